@@ -1,0 +1,62 @@
+/** Base class of every error this library throws. */
+export class RedisQueueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** An option (module, handler or enqueue) has a wrong name or value; `field` names it. */
+export class InvalidOptionError extends RedisQueueError {
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`Invalid option "${field}": ${problem}`);
+  }
+}
+
+/** A payload cannot be enqueued: not JSON-serializable, too large, or fails validation. Nothing was stored. */
+export class InvalidPayloadError extends RedisQueueError {
+  constructor(
+    message: string,
+    /** One entry per failing property path, e.g. `{ path: 'email', problem: 'email must be an email' }`. */
+    readonly problems: ReadonlyArray<{ path: string; problem: string }> = [],
+  ) {
+    super(message);
+  }
+}
+
+/** Redis did not answer within the configured time; the operation's outcome may be unknown. */
+export class RedisUnavailableError extends RedisQueueError {}
+
+/**
+ * Throw it from a handler to fail the job permanently: no further attempts, straight to the dead-letter
+ * set with this error.
+ */
+export class PermanentJobError extends RedisQueueError {
+  readonly permanent = true;
+}
+
+/** The payload read from Redis failed the handler's validation; the job is dead-lettered, never retried. */
+export class PayloadValidationError extends PermanentJobError {
+  constructor(
+    message: string,
+    readonly problems: ReadonlyArray<{ path: string; problem: string }> = [],
+  ) {
+    super(message);
+  }
+}
+
+/** A job record in Redis could not be decoded; the job is dead-lettered with this reason. */
+export class MalformedJobError extends PermanentJobError {}
+
+/** Reason given to a job's `signal` when the worker lost its lease (another delivery may run the job). */
+export class LeaseLostError extends RedisQueueError {}
+
+/** Reason given to a job's `signal` when shutdown did not let the job finish in time (it is released). */
+export class ShutdownAbortError extends RedisQueueError {}
+
+export function isPermanent(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { permanent?: unknown }).permanent === true;
+}

@@ -1,0 +1,125 @@
+import { BackoffOptions, parseBackoff } from './backoff.js';
+import { assertJobId, parseAttempts, StoredJobOptions } from './codec.js';
+import { describe } from './describe.js';
+import { InvalidOptionError } from './errors.js';
+
+/** Options of one enqueued job. */
+export interface EnqueueOptions {
+  /** Run no earlier than this many ms from now. Default: 0 (ready at once). */
+  delay?: number;
+  /** Run no earlier than this time (read on the producer's clock). Not together with `delay`. */
+  runAt?: Date;
+  /** Total attempts before the job is dead-lettered. Default: the handler's, else the module's (3). */
+  attempts?: number;
+  /** Wait between attempts. Default: the handler's, else the module's (exponential, 1000 ms). */
+  backoff?: BackoffOptions;
+  /**
+   * Caller-chosen id (not all digits, at most 200 characters, no `{`, `}` or control characters).
+   * While a job with this id is waiting, delayed, running or dead, enqueuing it again stores nothing and
+   * returns the id. Default: a generated id.
+   */
+  jobId?: string;
+  /** Correlation id carried to the handler's context and logs. Default: the job id. */
+  traceId?: string;
+}
+
+/** Defaults for jobs of a queue (module-wide or per handler). */
+export interface JobDefaults {
+  /** Total attempts before dead-lettering. Built-in default: 3. */
+  attempts?: number;
+  /** Wait between attempts. Built-in default: `{ type: 'exponential', delay: 1000 }`. */
+  backoff?: BackoffOptions;
+}
+
+export interface ParsedEnqueueOptions {
+  delayMs: number;
+  stored: StoredJobOptions;
+  jobId?: string;
+  traceId?: string;
+}
+
+const ENQUEUE_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'jobId', 'traceId'];
+const DEFAULT_KEYS = ['attempts', 'backoff'];
+const MAX_DELAY_MS = 10 * 365 * 24 * 3_600_000;
+
+/** Validates enqueue options; `now` is the producer's clock (for `runAt`). */
+export function parseEnqueueOptions(options: unknown, now: number = Date.now()): ParsedEnqueueOptions {
+  if (options === undefined) return { delayMs: 0, stored: {} };
+  const o = asOptionObject(options, 'options', ENQUEUE_KEYS);
+  if (o.delay !== undefined && o.runAt !== undefined) {
+    throw new InvalidOptionError('runAt', 'cannot be combined with "delay"; give one of them');
+  }
+  let delayMs = 0;
+  if (o.delay !== undefined) {
+    if (typeof o.delay !== 'number' || !Number.isFinite(o.delay) || o.delay < 0 || o.delay > MAX_DELAY_MS) {
+      throw new InvalidOptionError('delay', `must be a number of ms from 0 to ${MAX_DELAY_MS} (got ${describe(o.delay)})`);
+    }
+    delayMs = Math.ceil(o.delay);
+  } else if (o.runAt !== undefined) {
+    if (!(o.runAt instanceof Date) || Number.isNaN(o.runAt.getTime())) {
+      throw new InvalidOptionError('runAt', `must be a valid Date (got ${describe(o.runAt)})`);
+    }
+    delayMs = Math.max(0, Math.ceil(o.runAt.getTime() - now));
+  }
+  const parsed: ParsedEnqueueOptions = { delayMs, stored: parseJobDefaults(o, '') };
+  if (o.jobId !== undefined) {
+    assertJobId(o.jobId, 'jobId');
+    parsed.jobId = o.jobId;
+  }
+  if (o.traceId !== undefined) {
+    assertJobId(o.traceId, 'traceId');
+    parsed.traceId = o.traceId;
+  }
+  return parsed;
+}
+
+/** Validates `{ attempts, backoff }`; `path` prefixes field names in errors (e.g. `defaults.`). */
+export function parseJobDefaults(value: unknown, path: string): JobDefaults {
+  const o = path === '' ? (value as Record<string, unknown>) : asOptionObject(value, path.slice(0, -1), DEFAULT_KEYS);
+  const parsed: JobDefaults = {};
+  if (o.attempts !== undefined) parsed.attempts = parseAttempts(o.attempts, `${path}attempts`);
+  if (o.backoff !== undefined) parsed.backoff = parseBackoff(o.backoff, `${path}backoff`);
+  return parsed;
+}
+
+/** Checks that `value` is a plain options object whose keys are all known, suggesting the closest name. */
+export function asOptionObject(value: unknown, field: string, known: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError(field, `must be an object (got ${describe(value)})`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const guess = closest(key, known);
+      throw new InvalidOptionError(
+        field === 'options' ? key : `${field}.${key}`,
+        `is not a known option${guess ? ` (did you mean "${guess}"?)` : ''}; known: ${known.join(', ')}`,
+      );
+    }
+  }
+  return value as Record<string, unknown>;
+}
+
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}

@@ -1,0 +1,53 @@
+-- Stores jobs: ready ones at the tail of the ready list, delayed ones in the delayed set scored by due time.
+-- KEYS: 1 ready, 2 delayed, 3 ids (caller-chosen ids present in the queue), 4 seq (id counter), 5 wake
+-- ARGV: 1 job count N, 2 how many of them need a generated id, then N triples:
+--       caller id ('' = generate), delay ms (<= 0: ready now), tail (options SEP traceId SEP payload)
+-- Returns: { first generated id (0 if none), 0-based indexes of caller ids that already existed... }
+-- Invariant: a caller-chosen id is stored at most once while it is in ready, delayed, active or dead.
+local n = tonumber(ARGV[1])
+local generate = tonumber(ARGV[2])
+local now = nowMs()
+local seq = 0
+if generate > 0 then
+  seq = redis.call('INCRBY', KEYS[4], generate) - generate
+end
+local result = { seq + 1 }
+if generate == 0 then result[1] = 0 end
+
+local ready, delayed = {}, {}
+local minDue = nil
+local prefix = SEP .. '0' .. SEP .. fmt(now) .. SEP
+for i = 0, n - 1 do
+  local a = 3 + i * 3
+  local id = ARGV[a]
+  if id == '' then
+    seq = seq + 1
+    id = fmt(seq)
+  elseif redis.call('SADD', KEYS[3], id) == 0 then
+    result[#result + 1] = i
+    id = nil
+  end
+  if id then
+    local record = id .. prefix .. ARGV[a + 2]
+    local delay = tonumber(ARGV[a + 1])
+    if delay > 0 then
+      local due = now + delay
+      delayed[#delayed + 1] = due
+      delayed[#delayed + 1] = record
+      if minDue == nil or due < minDue then minDue = due end
+    else
+      ready[#ready + 1] = record
+    end
+  end
+end
+
+local wake = #ready > 0
+if minDue ~= nil then
+  -- Idle workers sleep until the earliest due time they know of; wake them when that moves earlier.
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if first[2] == nil or minDue < tonumber(first[2]) then wake = true end
+  bulk('ZADD', KEYS[2], delayed)
+end
+if #ready > 0 then bulk('RPUSH', KEYS[1], ready) end
+if wake then signal(KEYS[5]) end
+return result

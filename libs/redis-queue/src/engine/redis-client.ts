@@ -1,0 +1,175 @@
+import { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { describe } from './describe.js';
+import { InvalidOptionError, RedisUnavailableError } from './errors.js';
+import { QueueLogger } from './logger.js';
+
+/** Redis Cluster seed nodes and ioredis cluster options. */
+export interface ClusterConnection {
+  cluster: ClusterNode[];
+  options?: ClusterOptions;
+}
+
+/**
+ * Where Redis is: a `redis://` or `rediss://` URL (user, password and db in the URL), ioredis options
+ * (host, port, tls, username, password, or `sentinels` + `name` for Sentinel), or a Redis Cluster.
+ */
+export type RedisConnection = string | RedisOptions | ClusterConnection;
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * What a connection is for. Producers fail fast instead of queueing offline; worker command connections
+ * wait through outages; blocking connections carry one BLMOVE at a time and no command timeout.
+ */
+export type ConnectionRole = 'producer' | 'worker' | 'blocking';
+
+export interface ClientSettings {
+  role: ConnectionRole;
+  /** Shown in CLIENT LIST. */
+  name: string;
+  /** ms before a command without a reply is failed (not for blocking connections). */
+  commandTimeout: number;
+  logger: QueueLogger;
+}
+
+export function isClusterConnection(connection: RedisConnection): connection is ClusterConnection {
+  return typeof connection === 'object' && connection !== null && Array.isArray((connection as ClusterConnection).cluster);
+}
+
+/** Validates the `connection` option without connecting. */
+export function assertConnection(connection: unknown): asserts connection is RedisConnection {
+  if (typeof connection === 'string') {
+    let url: URL;
+    try {
+      url = new URL(connection);
+    } catch {
+      throw new InvalidOptionError('connection', `must be a redis:// or rediss:// URL (got ${describe(redactUrl(connection))})`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new InvalidOptionError('connection', `must use redis:// or rediss:// (got "${url.protocol}//")`);
+    }
+    return;
+  }
+  if (typeof connection !== 'object' || connection === null || Array.isArray(connection)) {
+    throw new InvalidOptionError(
+      'connection',
+      `must be a redis:// URL, ioredis options or { cluster: [...] } (got ${connection === undefined ? 'nothing' : describe(connection)})`,
+    );
+  }
+  if ('cluster' in connection && (!Array.isArray(connection.cluster) || connection.cluster.length === 0)) {
+    throw new InvalidOptionError('connection.cluster', 'must be a non-empty array of seed nodes');
+  }
+}
+
+/** The URL with its password replaced, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+export function describeConnection(connection: RedisConnection): string {
+  if (typeof connection === 'string') return redactUrl(connection);
+  if (isClusterConnection(connection)) return `cluster ${connection.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
+  if (connection.sentinels) return `sentinel master "${connection.name}"`;
+  return `${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}`;
+}
+
+const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times - 1, 5), 2000) + Math.floor(Math.random() * 100);
+
+function roleOptions(settings: ClientSettings): RedisOptions {
+  const common: RedisOptions = { connectionName: settings.name, retryStrategy, connectTimeout: 10_000, keepAlive: 10_000 };
+  switch (settings.role) {
+    case 'producer':
+      // No silent offline queue: enqueue waits for a connection itself, bounded by commandTimeout.
+      return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: settings.commandTimeout };
+    case 'worker':
+      return { ...common, maxRetriesPerRequest: null, commandTimeout: settings.commandTimeout };
+    case 'blocking':
+      return { ...common, maxRetriesPerRequest: null };
+  }
+}
+
+/** Creates an ioredis client for one role, logging each outage once (when it starts and when it ends). */
+export function createClient(connection: RedisConnection, settings: ClientSettings): RedisClient {
+  const overrides = roleOptions(settings);
+  let client: RedisClient;
+  if (typeof connection === 'string') {
+    client = new Redis(connection, overrides);
+  } else if (isClusterConnection(connection)) {
+    const { enableOfflineQueue, maxRetriesPerRequest, commandTimeout, ...perNode } = overrides;
+    client = new Cluster(connection.cluster, {
+      ...connection.options,
+      enableOfflineQueue,
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: { ...connection.options?.redisOptions, ...perNode, maxRetriesPerRequest, commandTimeout },
+    });
+  } else {
+    client = new Redis({ ...connection, ...overrides });
+  }
+  watchOutages(client, settings);
+  return client;
+}
+
+function watchOutages(client: RedisClient, settings: ClientSettings): void {
+  let downSince: number | undefined;
+  let everReady = false;
+  client.on('error', (error: Error) => {
+    if (downSince === undefined) {
+      downSince = Date.now();
+      settings.logger.warn(
+        `Redis ${everReady ? 'connection lost' : 'unreachable'} (${settings.name}): ${error.message}; reconnecting with backoff`,
+      );
+    }
+  });
+  client.on('ready', () => {
+    if (downSince !== undefined) {
+      settings.logger.log(`Redis connection restored (${settings.name}) after ${Date.now() - downSince} ms`);
+    }
+    downSince = undefined;
+    everReady = true;
+  });
+}
+
+/** Resolves once the client is ready, or rejects with RedisUnavailableError after `timeoutMs`. */
+export function whenReady(client: RedisClient, timeoutMs: number, what: string): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  if (client.status === 'end') return Promise.reject(new RedisUnavailableError(`${what}: the Redis connection is closed`));
+  return new Promise((resolve, reject) => {
+    let lastError: Error | undefined;
+    const onError = (error: Error) => (lastError = error);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(
+        new RedisUnavailableError(
+          `${what}: Redis unreachable for ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}; option "commandTimeout" bounds this wait`,
+        ),
+      );
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('error', onError);
+    };
+    client.on('ready', onReady);
+    client.on('error', onError);
+  });
+}
+
+/** Closes a client politely, or drops it if Redis does not answer within `timeoutMs`. Never throws. */
+export async function closeClient(client: RedisClient, timeoutMs = 1000): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.quit().catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if ((client.status as string) !== 'end') client.disconnect();
+}

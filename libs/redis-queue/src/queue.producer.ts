@@ -1,0 +1,58 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { BulkJob, EnqueueOptions, JobProducer } from './engine/index.js';
+import { validateForEnqueue } from './payload.validator.js';
+import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
+import { RedisQueueConnections } from './redis-queue.connections.js';
+import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
+
+/**
+ * Enqueues jobs. Inject it anywhere; each call resolves with the job id only after Redis has stored the
+ * job, and rejects without storing anything when the payload or options are invalid.
+ */
+@Injectable()
+export class QueueProducer implements OnModuleInit {
+  private engine?: JobProducer;
+
+  constructor(
+    @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
+    private readonly connections: RedisQueueConnections,
+  ) {}
+
+  onModuleInit(): void {
+    this.producer(); // connect early, so the first enqueue does not pay for it
+  }
+
+  /**
+   * Stores one job and resolves with its id.
+   * @param queue the queue name (letters, digits, `._:-`)
+   * @param payload any JSON value; a class instance with class-validator rules is validated first
+   */
+  async enqueue<T>(queue: string, payload: T, options?: EnqueueOptions): Promise<string> {
+    if (this.options.validation) await validateForEnqueue(queue, payload, this.options.validatorOptions);
+    return this.producer().enqueue(queue, payload, options);
+  }
+
+  /** Stores many jobs in one round trip per batch of 1000; resolves with their ids in the order given. */
+  async enqueueMany<T>(queue: string, items: ReadonlyArray<BulkJob<T>>): Promise<string[]> {
+    if (this.options.validation && Array.isArray(items)) {
+      for (let i = 0; i < items.length; i++) {
+        try {
+          await validateForEnqueue(queue, items[i]?.payload, this.options.validatorOptions);
+        } catch (error) {
+          if (items.length > 1) (error as Error).message = `job ${i}: ${(error as Error).message}`;
+          throw error;
+        }
+      }
+    }
+    return this.producer().enqueueMany(queue, items);
+  }
+
+  private producer(): JobProducer {
+    return (this.engine ??= new JobProducer({
+      client: this.connections.producer(),
+      prefix: this.options.prefix,
+      maxPayloadBytes: this.options.maxPayloadBytes,
+      timeout: this.options.commandTimeout,
+    }));
+  }
+}

@@ -1,0 +1,48 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { closeClient, ConnectionRole, createClient, RedisClient } from './engine/index.js';
+import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
+import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
+
+/**
+ * Owns every Redis connection of the module: one for producing, one for worker scripts, and one
+ * dedicated blocking connection per worker loop. Connections open on first use.
+ */
+@Injectable()
+export class RedisQueueConnections {
+  private readonly logger = new Logger(REDIS_QUEUE_LOGGER);
+  private readonly open = new Set<RedisClient>();
+  private producerClient?: RedisClient;
+  private workerClient?: RedisClient;
+
+  constructor(@Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions) {}
+
+  producer(): RedisClient {
+    return (this.producerClient ??= this.create('producer', 'rq:producer'));
+  }
+
+  worker(): RedisClient {
+    return (this.workerClient ??= this.create('worker', 'rq:worker'));
+  }
+
+  blocking(queue: string): RedisClient {
+    return this.create('blocking', `rq:idle:${queue}`);
+  }
+
+  async closeAll(): Promise<void> {
+    const clients = [...this.open];
+    this.open.clear();
+    this.producerClient = this.workerClient = undefined;
+    await Promise.all(clients.map((client) => closeClient(client)));
+  }
+
+  private create(role: ConnectionRole, name: string): RedisClient {
+    const client = createClient(this.options.connection, {
+      role,
+      name,
+      commandTimeout: role === 'worker' ? Math.max(this.options.commandTimeout, 10_000) : this.options.commandTimeout,
+      logger: this.logger,
+    });
+    this.open.add(client);
+    return client;
+  }
+}

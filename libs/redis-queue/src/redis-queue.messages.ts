@@ -1,0 +1,25 @@
+/** Every user-facing message of the Nest layer, built in one place so wording stays consistent. */
+export const messages = {
+  duplicateHandler: (queue: string, first: string, second: string) =>
+    `Two handlers for queue "${queue}": ${first} and ${second}. A queue has exactly one @QueueHandler per app; ` +
+    'remove one, or give them different queues.',
+  invalidHandler: (handler: string, problem: string) => `@QueueHandler on ${handler}: ${problem}`,
+  requestScopedHandler: (provider: string) =>
+    `${provider} is request-scoped; its @QueueHandler methods are ignored (a worker has no request). Make it a singleton.`,
+  workersStarted: (queues: string[]) => `Worker loops started for ${queues.map((q) => `"${q}"`).join(', ')}`,
+  workersStopping: (timeout: number) => `Stopping worker loops; running jobs get up to ${timeout} ms to finish`,
+  workersStopped: () => 'Worker loops stopped',
+  consumersDisabled: (count: number) =>
+    `consumers: false, so the ${count} @QueueHandler method(s) found will not run in this app`,
+  invalidPayloadForEnqueue: (queue: string, type: string, problems: string) =>
+    `Invalid payload for queue "${queue}" (${type}): ${problems}. Nothing was stored.`,
+  invalidPayloadForHandler: (type: string, problems: string) => `Payload is not a valid ${type}: ${problems}`,
+  payloadNotObject: (type: string, got: string) => `Payload is not a valid ${type}: expected an object, got ${got}`,
+  evictionPolicy: (policy: string) =>
+    `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queue keys and lose jobs. ` +
+    'Set maxmemory-policy to noeviction for queues.',
+  noPersistence: () =>
+    'Redis persistence is off (no AOF, no RDB saves): a Redis restart loses every job. Turn on appendonly yes ' +
+    '(appendfsync everysec) for queues that must survive restarts.',
+  configUnreadable: (reason: string) => `Could not read the Redis configuration to check durability settings: ${reason}`,
+};

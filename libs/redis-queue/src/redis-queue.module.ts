@@ -1,0 +1,37 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { QueueInspector } from './engine/index.js';
+import { HandlerExplorer } from './handler.explorer.js';
+import { QueueProducer } from './queue.producer.js';
+import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
+import { RedisQueueConnections } from './redis-queue.connections.js';
+import { ConfigurableRedisQueueModule, REDIS_QUEUE_MODULE_OPTIONS } from './redis-queue.module-definition.js';
+import { resolveOptions, ResolvedRedisQueueOptions } from './redis-queue.options.js';
+import { WorkerHost } from './worker.host.js';
+
+/**
+ * Redis job queues for Nest. `RedisQueueModule.forRoot(options)` or `forRootAsync({ useFactory, inject })`;
+ * then inject `QueueProducer` and mark handler methods with `@QueueHandler(queue)`.
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    {
+      provide: REDIS_QUEUE_RESOLVED_OPTIONS,
+      useFactory: resolveOptions,
+      inject: [REDIS_QUEUE_MODULE_OPTIONS],
+    },
+    {
+      provide: QueueInspector,
+      useFactory: (connections: RedisQueueConnections, options: ResolvedRedisQueueOptions) =>
+        new QueueInspector(connections.producer(), options.prefix),
+      inject: [RedisQueueConnections, REDIS_QUEUE_RESOLVED_OPTIONS],
+    },
+    RedisQueueConnections,
+    QueueProducer,
+    HandlerExplorer,
+    WorkerHost,
+  ],
+  exports: [QueueProducer, QueueInspector],
+})
+export class RedisQueueModule extends ConfigurableRedisQueueModule {}

@@ -1,0 +1,131 @@
+import type { ValidatorOptions } from 'class-validator';
+import {
+  asOptionObject,
+  assertConnection,
+  assertPrefix,
+  BackoffOptions,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  describe,
+  InvalidOptionError,
+  JobDefaults,
+  parseJobDefaults,
+  RedisConnection,
+} from './engine/index.js';
+
+/** Options of `RedisQueueModule.forRoot` / `forRootAsync`. */
+export interface RedisQueueModuleOptions {
+  /**
+   * Where Redis is: a `redis://` / `rediss://` URL (user and password in the URL for ACLs), ioredis
+   * options (including TLS, or `sentinels` + `name` for Sentinel), or `{ cluster: [seed nodes], options }`.
+   * Required.
+   */
+  connection: RedisConnection;
+  /** Namespace of every key. Keys look like `rq:{email}:ready`. Default: `'rq'`. */
+  prefix?: string;
+  /** Run worker loops for the `@QueueHandler` methods of this app. `false`: producer only. Default: `true`. */
+  consumers?: boolean;
+  /** Attempts and backoff of jobs that set none and whose handler sets none. Default: 3 attempts, exponential from 1000 ms. */
+  defaults?: JobDefaults;
+  /** ms that running jobs get to finish at shutdown before they are aborted and released. Default: 10000. */
+  shutdownTimeout?: number;
+  /** ms a claimed job stays leased without renewal (renewed every third of it while the job runs). Default: 30000. */
+  leaseDuration?: number;
+  /** ms to wait for Redis before `enqueue` rejects (and before a worker command is retried). Default: 5000. */
+  commandTimeout?: number;
+  /** Largest payload accepted, in bytes of JSON. Default: 524288 (512 KiB). */
+  maxPayloadBytes?: number;
+  /** Validate payloads that are instances of classes with class-validator decorators. Default: `true`. */
+  validation?: boolean;
+  /** class-validator options used for payload validation. Default: `{ forbidUnknownValues: true }`. */
+  validatorOptions?: ValidatorOptions;
+  /** Include payloads in failure logs. Job data is kept out of logs by default. Default: `false`. */
+  logPayloads?: boolean;
+  /** At startup, warn when Redis may drop jobs (eviction policy, persistence off). Default: `true`. */
+  checkRedisConfig?: boolean;
+}
+
+/** The options with every default filled in. */
+export interface ResolvedRedisQueueOptions {
+  connection: RedisConnection;
+  prefix: string;
+  consumers: boolean;
+  defaults: { attempts: number; backoff: BackoffOptions };
+  shutdownTimeout: number;
+  leaseDuration: number;
+  commandTimeout: number;
+  maxPayloadBytes: number;
+  validation: boolean;
+  validatorOptions: ValidatorOptions;
+  logPayloads: boolean;
+  checkRedisConfig: boolean;
+}
+
+export const BUILT_IN_DEFAULTS = { attempts: 3, backoff: { type: 'exponential', delay: 1000 } as BackoffOptions };
+
+const KNOWN = [
+  'connection',
+  'prefix',
+  'consumers',
+  'defaults',
+  'shutdownTimeout',
+  'leaseDuration',
+  'commandTimeout',
+  'maxPayloadBytes',
+  'validation',
+  'validatorOptions',
+  'logPayloads',
+  'checkRedisConfig',
+];
+
+/** Merges defaults and checks every field; errors name the field (the one place defaults live). */
+export function resolveOptions(options: unknown): ResolvedRedisQueueOptions {
+  const o = asOptionObject(options, 'RedisQueueModule options', KNOWN) as Partial<RedisQueueModuleOptions>;
+  assertConnection(o.connection);
+  const prefix = o.prefix ?? 'rq';
+  assertPrefix(prefix);
+  const defaults = o.defaults === undefined ? {} : parseJobDefaults(o.defaults, 'defaults.');
+  const validatorOptions = o.validatorOptions ?? {};
+  if (typeof validatorOptions !== 'object' || validatorOptions === null) {
+    throw new InvalidOptionError('validatorOptions', `must be class-validator options (got ${describe(validatorOptions)})`);
+  }
+  return {
+    connection: o.connection,
+    prefix,
+    consumers: bool(o.consumers, 'consumers', true),
+    defaults: {
+      attempts: defaults.attempts ?? BUILT_IN_DEFAULTS.attempts,
+      backoff: defaults.backoff ?? BUILT_IN_DEFAULTS.backoff,
+    },
+    shutdownTimeout: ms(o.shutdownTimeout, 'shutdownTimeout', 10_000, 0),
+    leaseDuration: ms(o.leaseDuration, 'leaseDuration', 30_000, 100),
+    commandTimeout: ms(o.commandTimeout, 'commandTimeout', 5_000, 1),
+    maxPayloadBytes: integer(o.maxPayloadBytes, 'maxPayloadBytes', DEFAULT_MAX_PAYLOAD_BYTES, 1, 512 * 1024 * 1024),
+    validation: bool(o.validation, 'validation', true),
+    validatorOptions: { forbidUnknownValues: true, ...validatorOptions },
+    logPayloads: bool(o.logPayloads, 'logPayloads', false),
+    checkRedisConfig: bool(o.checkRedisConfig, 'checkRedisConfig', true),
+  };
+}
+
+export function bool(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(field, `must be true or false (got ${describe(value)})`);
+  return value;
+}
+
+export function ms(value: unknown, field: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const max = 24 * 3_600_000;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidOptionError(field, `must be a number of ms from ${min} to ${max} (got ${describe(value)})`);
+  }
+  return value;
+}
+
+export function integer(value: unknown, field: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(field, `must be an integer from ${min} to ${max} (got ${describe(value)})`);
+  }
+  return value;
+}

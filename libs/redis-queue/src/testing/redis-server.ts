@@ -1,0 +1,167 @@
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
+import { createServer } from 'net';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { Redis } from 'ioredis';
+
+/** Options of a throwaway `redis-server` process. */
+export interface RedisServerOptions {
+  /** Port on 127.0.0.1. Default: a free port. */
+  port?: number;
+  /** Turn on AOF persistence (`appendfsync everysec`), so restarts keep acknowledged jobs. Default: false. */
+  appendonly?: boolean;
+  /** Extra `redis-server` arguments, e.g. `['--maxmemory-policy', 'noeviction']`. */
+  args?: string[];
+  /** Data directory. Default: a new temporary directory, removed by `stop()`. */
+  dir?: string;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** The `redis-server` binary to run: `REDIS_SERVER_BIN`, else `redis-server` from PATH. */
+export function redisServerBinary(): string {
+  return process.env.REDIS_SERVER_BIN ?? 'redis-server';
+}
+
+export function hasRedisServerBinary(): boolean {
+  const probe = spawnSync(redisServerBinary(), ['--version'], { encoding: 'utf8' });
+  return probe.status === 0 && /Redis server/.test(probe.stdout);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * A `redis-server` child process on 127.0.0.1, in its own directory, that tests can kill and restart
+ * (on the same port and data directory, so AOF survives).
+ */
+export class RedisServer {
+  private child?: ChildProcess;
+  private readonly ownDir: boolean;
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly options: RedisServerOptions,
+  ) {
+    this.ownDir = options.dir === undefined;
+  }
+
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    if (!hasRedisServerBinary()) {
+      throw new Error(`${redisServerBinary()} not found on PATH (set REDIS_SERVER_BIN to its location)`);
+    }
+    for (let attempt = 1; ; attempt++) {
+      const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'rq-redis-'));
+      const server = new RedisServer(options.port ?? (await freePort()), dir, options);
+      try {
+        await server.launch();
+        return server;
+      } catch (error) {
+        if (server.ownDir) rmSync(dir, { recursive: true, force: true });
+        // A free port can be taken between probing and binding; try another unless one was asked for.
+        if (attempt >= 3 || options.port !== undefined) throw error;
+      }
+    }
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** A new ioredis client to this server (close it yourself). */
+  client(): Redis {
+    return new Redis(this.port, '127.0.0.1', { maxRetriesPerRequest: 3, lazyConnect: false });
+  }
+
+  /** Kills the process (SIGKILL by default: no goodbye, no save) and waits until it is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = undefined;
+    await new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+    live.delete(child);
+  }
+
+  /** Starts it again on the same port and directory. */
+  async restart(): Promise<void> {
+    if (this.child) await this.kill();
+    await this.launch();
+  }
+
+  /** Stops the server and removes its directory if it made one. */
+  async stop(): Promise<void> {
+    await this.kill('SIGKILL');
+    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async launch(): Promise<void> {
+    const logfile = join(this.dir, 'redis.log');
+    const args = [
+      '--port', String(this.port),
+      '--bind', '127.0.0.1',
+      '--dir', this.dir,
+      '--logfile', logfile,
+      '--save', '',
+      '--daemonize', 'no',
+      '--appendonly', this.options.appendonly ? 'yes' : 'no',
+      '--appendfsync', 'everysec',
+      ...(this.options.args ?? []),
+    ];
+    const child = spawn(redisServerBinary(), args, { stdio: 'ignore' });
+    live.add(child);
+    this.child = child;
+    let exited = false;
+    child.once('exit', () => {
+      exited = true;
+      live.delete(child);
+      if (this.child === child) this.child = undefined;
+    });
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (exited) break;
+      if (await ping(this.port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    const log = existsSync(logfile) ? readFileSync(logfile, 'utf8').split('\n').slice(-10).join('\n') : '(no log)';
+    throw new Error(`redis-server on port ${this.port} did not start:\n${log}`);
+  }
+}
+
+async function ping(port: number): Promise<boolean> {
+  const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,77 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import { QueueWorker } from './engine/index.js';
+import { HandlerExplorer } from './handler.explorer.js';
+import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
+import { RedisQueueConnections } from './redis-queue.connections.js';
+import { messages } from './redis-queue.messages.js';
+import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
+import { checkRedisDurability } from './redis-config.check.js';
+
+/**
+ * Owns the lifecycle: starts one worker loop per handler at bootstrap; at shutdown first stops claiming
+ * and drains running jobs (beforeApplicationShutdown), then closes every Redis connection
+ * (onApplicationShutdown), so producers keep working until the app closes.
+ */
+@Injectable()
+export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger(REDIS_QUEUE_LOGGER);
+  private workers: QueueWorker[] = [];
+
+  constructor(
+    @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
+    private readonly explorer: HandlerExplorer,
+    private readonly connections: RedisQueueConnections,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const handlers = this.explorer.handlers();
+    if (this.options.checkRedisConfig) {
+      void checkRedisDurability(this.connections.producer(), this.logger);
+    }
+    if (!this.options.consumers) {
+      if (handlers.length > 0) this.logger.log(messages.consumersDisabled(handlers.length));
+      return;
+    }
+    if (handlers.length === 0) return;
+    const client = this.connections.worker();
+    this.workers = handlers.map(
+      (handler) =>
+        new QueueWorker({
+          queue: handler.queue,
+          prefix: this.options.prefix,
+          client,
+          blockingClient: this.connections.blocking(handler.queue),
+          process: handler.run,
+          concurrency: handler.concurrency,
+          leaseMs: this.options.leaseDuration,
+          defaults: {
+            attempts: handler.options.attempts ?? this.options.defaults.attempts,
+            backoff: handler.options.backoff ?? this.options.defaults.backoff,
+          },
+          logger: this.logger,
+          logPayloads: this.options.logPayloads,
+        }),
+    );
+    for (const worker of this.workers) worker.start();
+    this.logger.log(messages.workersStarted(this.workers.map((w) => w.queue)));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.workers.length === 0) return;
+    this.logger.log(messages.workersStopping(this.options.shutdownTimeout));
+    await Promise.all(this.workers.map((worker) => worker.stop(this.options.shutdownTimeout)));
+    this.workers = [];
+    this.logger.log(messages.workersStopped());
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.connections.closeAll();
+  }
+}
