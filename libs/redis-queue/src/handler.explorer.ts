@@ -82,8 +82,8 @@ export class HandlerExplorer implements OnModuleInit {
     let concurrency: number;
     try {
       assertQueueName(queue);
-      asOptionObject(options, 'options', HANDLER_OPTION_KEYS);
-      parseJobDefaults({ attempts: options.attempts, backoff: options.backoff }, 'options.');
+      asOptionObject(options, '', HANDLER_OPTION_KEYS);
+      parseJobDefaults({ attempts: options.attempts, backoff: options.backoff }, '');
       concurrency = integer(options.concurrency, 'concurrency', 1, 1, 10_000);
     } catch (error) {
       throw new Error(messages.invalidHandler(name, (error as Error).message), { cause: error });

@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { BulkJob, EnqueueOptions, JobProducer } from './engine/index.js';
 import { validateForEnqueue } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
@@ -10,7 +10,7 @@ import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
  * job, and rejects without storing anything when the payload or options are invalid.
  */
 @Injectable()
-export class QueueProducer implements OnModuleInit {
+export class QueueProducer implements OnApplicationBootstrap {
   private engine?: JobProducer;
 
   constructor(
@@ -18,8 +18,10 @@ export class QueueProducer implements OnModuleInit {
     private readonly connections: RedisQueueConnections,
   ) {}
 
-  onModuleInit(): void {
-    this.producer(); // connect early, so the first enqueue does not pay for it
+  onApplicationBootstrap(): void {
+    // Connect once the app has booted (not earlier: a failed bootstrap must not leave a socket open),
+    // so the first enqueue does not pay for the connection.
+    this.producer();
   }
 
   /**

@@ -17,15 +17,15 @@ export class RedisQueueConnections {
   constructor(@Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions) {}
 
   producer(): RedisClient {
-    return (this.producerClient ??= this.create('producer', 'rq:producer'));
+    return (this.producerClient ??= this.create('producer', `${this.options.prefix}:producer`));
   }
 
   worker(): RedisClient {
-    return (this.workerClient ??= this.create('worker', 'rq:worker'));
+    return (this.workerClient ??= this.create('worker', `${this.options.prefix}:worker`));
   }
 
   blocking(queue: string): RedisClient {
-    return this.create('blocking', `rq:idle:${queue}`);
+    return this.create('blocking', `${this.options.prefix}:idle:${queue}`);
   }
 
   async closeAll(): Promise<void> {

@@ -24,7 +24,7 @@ import { WorkerHost } from './worker.host.js';
     {
       provide: QueueInspector,
       useFactory: (connections: RedisQueueConnections, options: ResolvedRedisQueueOptions) =>
-        new QueueInspector(connections.producer(), options.prefix),
+        new QueueInspector(() => connections.producer(), options.prefix),
       inject: [RedisQueueConnections, REDIS_QUEUE_RESOLVED_OPTIONS],
     },
     RedisQueueConnections,

@@ -79,7 +79,7 @@ const KNOWN = [
 
 /** Merges defaults and checks every field; errors name the field (the one place defaults live). */
 export function resolveOptions(options: unknown): ResolvedRedisQueueOptions {
-  const o = asOptionObject(options, 'RedisQueueModule options', KNOWN) as Partial<RedisQueueModuleOptions>;
+  const o = asOptionObject(options, '', KNOWN) as Partial<RedisQueueModuleOptions>;
   assertConnection(o.connection);
   const prefix = o.prefix ?? 'rq';
   assertPrefix(prefix);

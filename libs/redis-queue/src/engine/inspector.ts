@@ -31,10 +31,15 @@ export interface DeadJob {
 
 /** Read-only views of a queue, for tests, health checks and admin tools. */
 export class QueueInspector {
+  /** @param connection a client, or a function giving one on first use (so nothing connects early) */
   constructor(
-    private readonly client: RedisClient,
+    private readonly connection: RedisClient | (() => RedisClient),
     private readonly prefix: string,
   ) {}
+
+  private get client(): RedisClient {
+    return typeof this.connection === 'function' ? this.connection() : this.connection;
+  }
 
   async counts(queue: string): Promise<QueueCounts> {
     const k = queueKeys(this.prefix, queue);

@@ -45,7 +45,7 @@ const MAX_DELAY_MS = 10 * 365 * 24 * 3_600_000;
 /** Validates enqueue options; `now` is the producer's clock (for `runAt`). */
 export function parseEnqueueOptions(options: unknown, now: number = Date.now()): ParsedEnqueueOptions {
   if (options === undefined) return { delayMs: 0, stored: {} };
-  const o = asOptionObject(options, 'options', ENQUEUE_KEYS);
+  const o = asOptionObject(options, '', ENQUEUE_KEYS);
   if (o.delay !== undefined && o.runAt !== undefined) {
     throw new InvalidOptionError('runAt', 'cannot be combined with "delay"; give one of them');
   }
@@ -82,16 +82,19 @@ export function parseJobDefaults(value: unknown, path: string): JobDefaults {
   return parsed;
 }
 
-/** Checks that `value` is a plain options object whose keys are all known, suggesting the closest name. */
+/**
+ * Checks that `value` is a plain options object whose keys are all known, suggesting the closest name.
+ * `field` is the object's path for messages ('' for top-level options).
+ */
 export function asOptionObject(value: unknown, field: string, known: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidOptionError(field, `must be an object (got ${describe(value)})`);
+    throw new InvalidOptionError(field || 'options', `must be an object (got ${describe(value)})`);
   }
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
       const guess = closest(key, known);
       throw new InvalidOptionError(
-        field === 'options' ? key : `${field}.${key}`,
+        field ? `${field}.${key}` : key,
         `is not a known option${guess ? ` (did you mean "${guess}"?)` : ''}; known: ${known.join(', ')}`,
       );
     }

@@ -322,9 +322,11 @@ export class QueueWorker {
     const client = this.settings.blockingClient;
     // A silently dead connection (no RST) would leave BLMOVE hanging: past its timeout, force a reconnect.
     const watchdog = setTimeout(() => {
+      if (this.stopping) return;
       this.settings.logger.warn(`Queue "${this.queue}": blocking connection stopped answering; reconnecting it`);
       client.disconnect(true);
     }, this.idleBlockSeconds * 1000 + 3000);
+    watchdog.unref();
     this.blocking = client
       .blmove(this.wakeKey, this.wakeKey, 'RIGHT', 'RIGHT', this.idleBlockSeconds)
       .then(

@@ -107,7 +107,7 @@ if count > 0 then
         -- Without an id the record cannot be leased or settled: dead-letter it here, with the reason.
         local id = 'malformed-' .. token .. '-' .. i
         redis.call('HSET', dead, id, deadEntry(id, now,
-          '{"name":"MalformedJobError","message":"job record has no id (expected id, then fields separated by \\\\u001f)"}', rec))
+          '{"name":"MalformedJobError","message":"job record has no id: it was damaged or not written by this library"}', rec))
         redis.call('ZADD', deadIndex, now, id)
       end
     end

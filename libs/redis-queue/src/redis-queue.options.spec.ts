@@ -1,0 +1,68 @@
+import { InvalidOptionError } from './engine/index.js';
+import { resolveOptions } from './redis-queue.options.js';
+
+describe('resolveOptions', () => {
+  it('fills every default', () => {
+    expect(resolveOptions({ connection: 'redis://127.0.0.1:6379' })).toEqual({
+      connection: 'redis://127.0.0.1:6379',
+      prefix: 'rq',
+      consumers: true,
+      defaults: { attempts: 3, backoff: { type: 'exponential', delay: 1000 } },
+      shutdownTimeout: 10_000,
+      leaseDuration: 30_000,
+      commandTimeout: 5_000,
+      maxPayloadBytes: 512 * 1024,
+      validation: true,
+      validatorOptions: { forbidUnknownValues: true },
+      logPayloads: false,
+      checkRedisConfig: true,
+    });
+  });
+
+  it('keeps given values', () => {
+    const resolved = resolveOptions({
+      connection: { host: 'redis', port: 6380, password: 'secret' },
+      prefix: 'app',
+      consumers: false,
+      defaults: { attempts: 5, backoff: { type: 'fixed', delay: 10 } },
+      shutdownTimeout: 0,
+    });
+    expect(resolved.prefix).toBe('app');
+    expect(resolved.consumers).toBe(false);
+    expect(resolved.defaults).toEqual({ attempts: 5, backoff: { type: 'fixed', delay: 10 } });
+    expect(resolved.shutdownTimeout).toBe(0);
+  });
+
+  it.each([
+    [{}, 'connection', 'got nothing'],
+    [{ connection: 'http://localhost' }, 'connection', 'redis:// or rediss://'],
+    [{ connection: 'not a url' }, 'connection', 'redis:// or rediss:// URL'],
+    [{ connection: { cluster: [] } }, 'connection.cluster', 'non-empty'],
+    [{ connection: 'redis://x', prefix: 'a{b}' }, 'prefix', 'letters, digits'],
+    [{ connection: 'redis://x', consumers: 'no' }, 'consumers', 'true or false'],
+    [{ connection: 'redis://x', shutdownTimeout: -1 }, 'shutdownTimeout', 'from 0'],
+    [{ connection: 'redis://x', leaseDuration: 10 }, 'leaseDuration', 'from 100'],
+    [{ connection: 'redis://x', maxPayloadBytes: 1.5 }, 'maxPayloadBytes', 'integer'],
+    [{ connection: 'redis://x', defaults: { attempts: 0 } }, 'defaults.attempts', 'from 1 to 1000'],
+    [{ connection: 'redis://x', defaults: { retries: 3 } }, 'defaults.retries', 'not a known option'],
+    [{ connection: 'redis://x', consumer: false }, 'consumer', 'did you mean "consumers"'],
+  ])('rejects %j naming %s', (options, field, message) => {
+    try {
+      resolveOptions(options);
+      throw new Error('expected a rejection');
+    } catch (error) {
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as InvalidOptionError).field).toBe(field);
+      expect((error as Error).message).toContain(message);
+    }
+  });
+
+  it('never echoes a password from the URL', () => {
+    expect(() => resolveOptions({ connection: 'http://user:hunter2@host' })).toThrow(InvalidOptionError);
+    try {
+      resolveOptions({ connection: 'rediss//user:hunter2@host' });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+  });
+});

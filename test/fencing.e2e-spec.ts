@@ -1,0 +1,104 @@
+import { closeClient, consoleLogger, createClient, JobProducer, QueueInspector, QueueWorker, RedisClient } from '../libs/redis-queue/src/engine/index.js';
+import { deferred, rawClient, redisUrl, uniquePrefix, waitFor } from './support/helpers.js';
+
+const quiet = { ...consoleLogger, warn: () => undefined, error: () => undefined, log: () => undefined };
+
+describe('lease fencing', () => {
+  const clients: RedisClient[] = [];
+  const client = (role: 'producer' | 'worker' | 'blocking') => {
+    const c = createClient(redisUrl(), { role, name: `fencing-${role}`, commandTimeout: 5000, logger: quiet });
+    clients.push(c);
+    return c;
+  };
+  afterAll(() => Promise.all(clients.map((c) => closeClient(c))));
+
+  it('a worker that lost its lease cannot settle the job over the newer delivery', async () => {
+    const prefix = uniquePrefix('fence');
+    const producer = new JobProducer({ client: client('producer'), prefix });
+    const inspector = new QueueInspector(client('worker'), prefix);
+    const firstRelease = deferred();
+    const secondRelease = deferred();
+    const deliveries: Array<{ worker: string; attempt: number; aborted: () => boolean }> = [];
+
+    const worker = (name: string, gate: Promise<void>, outcome: 'fail' | 'succeed') =>
+      new QueueWorker({
+        queue: 'pay',
+        prefix,
+        client: client('worker'),
+        blockingClient: client('blocking'),
+        concurrency: 1,
+        leaseMs: 60_000, // long: this test expires the lease by hand, not by waiting
+        defaults: { attempts: 5, backoff: { type: 'fixed', delay: 0 } },
+        logger: quiet,
+        process: async (_payload, job) => {
+          deliveries.push({ worker: name, attempt: job.attempt, aborted: () => job.signal.aborted });
+          await gate;
+          if (outcome === 'fail') throw new Error('stale worker fails');
+        },
+      });
+
+    const first = worker('first', firstRelease.promise, 'fail');
+    first.start();
+    await producer.enqueue('pay', { amount: 42 });
+    await waitFor(() => deliveries.length === 1, 5000, 'the first delivery');
+
+    // The first worker stalls past its deadline (a long GC pause, a partition): expire its lease.
+    const redis = rawClient();
+    const leaseKey = `${prefix}:{pay}:lease`;
+    const [member] = await redis.zrange(leaseKey, 0, 0);
+    await redis.zadd(leaseKey, 'XX', 0, member);
+
+    const second = worker('second', secondRelease.promise, 'succeed');
+    second.start();
+    await waitFor(() => deliveries.length === 2, 5000, 'the second delivery');
+    expect(deliveries[1]).toMatchObject({ worker: 'second', attempt: 2 });
+
+    // The stale worker now fails its copy: that must neither retry nor dead-letter the job.
+    firstRelease.resolve();
+    await waitFor(async () => (await redis.zcard(leaseKey)) === 1 && first.activeCount === 0, 5000, 'the stale settle');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await inspector.counts('pay')).toEqual({ ready: 0, delayed: 0, active: 1, dead: 0 });
+    const [current] = await redis.zrange(leaseKey, 0, 0);
+    expect(current).not.toBe(member); // the second delivery's lease stands
+
+    secondRelease.resolve();
+    await waitFor(async () => (await inspector.counts('pay')).active === 0, 5000, 'the second ack');
+    expect(await inspector.counts('pay')).toEqual({ ready: 0, delayed: 0, active: 0, dead: 0 });
+    expect(deliveries).toHaveLength(2);
+    await Promise.all([first.stop(1000), second.stop(1000)]);
+    redis.disconnect();
+  });
+
+  it('aborts the signal of a job whose lease was lost, when renewal finds out', async () => {
+    const prefix = uniquePrefix('fence');
+    const producer = new JobProducer({ client: client('producer'), prefix });
+    const aborted = deferred<unknown>();
+    const worker = new QueueWorker({
+      queue: 'long',
+      prefix,
+      client: client('worker'),
+      blockingClient: client('blocking'),
+      concurrency: 1,
+      leaseMs: 600, // renewed every 200 ms
+      defaults: { attempts: 3, backoff: { type: 'fixed', delay: 0 } },
+      logger: quiet,
+      process: (_payload, job) =>
+        new Promise<void>((resolve) =>
+          job.signal.addEventListener('abort', () => {
+            aborted.resolve(job.signal.reason);
+            resolve();
+          }),
+        ),
+    });
+    worker.start();
+    await producer.enqueue('long', {});
+    const redis = rawClient();
+    const leaseKey = `${prefix}:{long}:lease`;
+    await waitFor(async () => (await redis.zcard(leaseKey)) === 1, 5000, 'the claim');
+    await redis.del(leaseKey); // another worker took over the job
+    const reason = await aborted.promise;
+    expect((reason as Error).name).toBe('LeaseLostError');
+    await worker.stop(1000);
+    redis.disconnect();
+  });
+});

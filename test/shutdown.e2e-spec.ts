@@ -1,0 +1,63 @@
+import { Injectable } from '@nestjs/common';
+import { JobContext, QueueHandler, ShutdownAbortError } from 'nestjs-redis-queue';
+import { SEP } from '../libs/redis-queue/src/engine/index.js';
+import { rawClient, waitFor } from './support/helpers.js';
+import { startQueueApp } from './support/queue-app.js';
+
+const started: string[] = [];
+const finished: string[] = [];
+let abortReason: unknown;
+
+@Injectable()
+class Handlers {
+  @QueueHandler('work', { concurrency: 2 })
+  async work(payload: { name: string; ms?: number }, job: JobContext) {
+    started.push(payload.name);
+    if (payload.ms !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, payload.ms));
+    } else {
+      // Never finishes on its own: it waits for its signal, as a well-behaved long job does.
+      await new Promise<void>((resolve) =>
+        job.signal.addEventListener('abort', () => {
+          abortReason = job.signal.reason;
+          resolve();
+        }),
+      );
+    }
+    finished.push(payload.name);
+  }
+}
+
+describe('graceful shutdown', () => {
+  it('finishes in-flight jobs, claims nothing more, and hands unfinished jobs back at once', async () => {
+    const q = await startQueueApp([Handlers], { shutdownTimeout: 1000 });
+    await q.producer.enqueue('work', { name: 'quick', ms: 300 });
+    await q.producer.enqueue('work', { name: 'endless' });
+    await waitFor(() => started.length === 2, 5000, 'both jobs to start');
+    await q.producer.enqueueMany('work', [{ payload: { name: 'c', ms: 1 } }, { payload: { name: 'd', ms: 1 } }]);
+
+    const closing = q.app.close();
+    // Producers keep working while workers drain.
+    await q.producer.enqueue('work', { name: 'during-shutdown', ms: 1 });
+    const begun = Date.now();
+    await closing;
+    const took = Date.now() - begun;
+
+    expect(finished).toContain('quick'); // finished within shutdownTimeout and was acknowledged
+    expect(started.sort()).toEqual(['endless', 'quick']); // nothing claimed after shutdown began
+    expect(abortReason).toBeInstanceOf(ShutdownAbortError);
+    expect(took).toBeLessThan(3000);
+
+    // The unfinished job is ready again right away (the lease is 30 s: this is the release, not expiry),
+    // at the head of the queue, with no attempt counted against it.
+    const redis = rawClient();
+    const ready = await redis.lrange(`${q.prefix}:{work}:ready`, 0, -1);
+    expect(ready).toHaveLength(4);
+    const names = ready.map((r) => JSON.parse(r.slice(r.lastIndexOf(SEP) + 1)).name);
+    expect(names).toEqual(['endless', 'c', 'd', 'during-shutdown']);
+    expect(ready[0].split(SEP)[1]).toBe('0'); // attempts made
+    expect(await redis.hlen(`${q.prefix}:{work}:active`)).toBe(0);
+    expect(await redis.zcard(`${q.prefix}:{work}:lease`)).toBe(0);
+    redis.disconnect();
+  });
+});
