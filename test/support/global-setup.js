@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
  */
 export default async function globalSetup() {
   if (process.env.REDIS_URL) return;
-  const daemon = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'test/support/redis-daemon.ts'], {
+  const daemon = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'scripts/redis-holder.ts'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const line = await new Promise((resolve, reject) => {

@@ -26,4 +26,5 @@ export type {
   JobDefaults,
   QueueCounts,
   RedisConnection,
+  UrlConnection,
 } from './engine/index.js';

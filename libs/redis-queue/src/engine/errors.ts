@@ -31,11 +31,18 @@ export class InvalidPayloadError extends RedisQueueError {
 export class RedisUnavailableError extends RedisQueueError {}
 
 /**
+ * Marks errors that must not be retried. A registered symbol rather than `instanceof`, so that it holds
+ * across copies of the library, and rather than a plain `permanent` field, which other libraries set with
+ * other meanings (nodemailer marks every 5xx reply `permanent`).
+ */
+const PERMANENT = Symbol.for('nestjs-redis-queue.permanent');
+
+/**
  * Throw it from a handler to fail the job permanently: no further attempts, straight to the dead-letter
  * set with this error.
  */
 export class PermanentJobError extends RedisQueueError {
-  readonly permanent = true;
+  readonly [PERMANENT] = true;
 }
 
 /** The payload read from Redis failed the handler's validation; the job is dead-lettered, never retried. */
@@ -57,6 +64,7 @@ export class LeaseLostError extends RedisQueueError {}
 /** Reason given to a job's `signal` when shutdown did not let the job finish in time (it is released). */
 export class ShutdownAbortError extends RedisQueueError {}
 
+/** True for PermanentJobError (and its subclasses), from any copy of this library. */
 export function isPermanent(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { permanent?: unknown }).permanent === true;
+  return typeof error === 'object' && error !== null && (error as { [PERMANENT]?: unknown })[PERMANENT] === true;
 }

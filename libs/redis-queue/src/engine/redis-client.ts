@@ -9,11 +9,17 @@ export interface ClusterConnection {
   options?: ClusterOptions;
 }
 
+/** A URL plus ioredis options the URL cannot express (e.g. `tls: { ca }` for a private CA). */
+export interface UrlConnection extends RedisOptions {
+  url: string;
+}
+
 /**
- * Where Redis is: a `redis://` or `rediss://` URL (user, password and db in the URL), ioredis options
- * (host, port, tls, username, password, or `sentinels` + `name` for Sentinel), or a Redis Cluster.
+ * Where Redis is: a `redis://` or `rediss://` URL (user, password and db in the URL), a URL with extra
+ * ioredis options (`{ url, tls: { ca } }`), ioredis options (host, port, tls, username, password, or
+ * `sentinels` + `name` for Sentinel), or a Redis Cluster.
  */
-export type RedisConnection = string | RedisOptions | ClusterConnection;
+export type RedisConnection = string | UrlConnection | RedisOptions | ClusterConnection;
 
 export type RedisClient = Redis | Cluster;
 
@@ -38,17 +44,9 @@ export function isClusterConnection(connection: RedisConnection): connection is 
 
 /** Validates the `connection` option without connecting. */
 export function assertConnection(connection: unknown): asserts connection is RedisConnection {
-  if (typeof connection === 'string') {
-    let url: URL;
-    try {
-      url = new URL(connection);
-    } catch {
-      throw new InvalidOptionError('connection', `must be a redis:// or rediss:// URL (got ${describe(redactUrl(connection))})`);
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw new InvalidOptionError('connection', `must use redis:// or rediss:// (got "${url.protocol}//")`);
-    }
-    return;
+  if (typeof connection === 'string') return assertUrl(connection, 'connection');
+  if (typeof connection === 'object' && connection !== null && 'url' in connection) {
+    return assertUrl((connection as UrlConnection).url, 'connection.url');
   }
   if (typeof connection !== 'object' || connection === null || Array.isArray(connection)) {
     throw new InvalidOptionError(
@@ -61,6 +59,22 @@ export function assertConnection(connection: unknown): asserts connection is Red
   }
 }
 
+function assertUrl(value: unknown, field: string): void {
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    // reported below
+  }
+  if (!url) {
+    const shown = typeof value === 'string' ? describe(redactUrl(value)) : describe(value);
+    throw new InvalidOptionError(field, `must be a redis:// or rediss:// URL (got ${shown})`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new InvalidOptionError(field, `must use redis:// or rediss:// (got "${url.protocol}//")`);
+  }
+}
+
 /** The URL with its password replaced, for messages. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
@@ -68,6 +82,7 @@ export function redactUrl(url: string): string {
 
 export function describeConnection(connection: RedisConnection): string {
   if (typeof connection === 'string') return redactUrl(connection);
+  if ('url' in connection) return redactUrl(connection.url);
   if (isClusterConnection(connection)) return `cluster ${connection.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
   if (connection.sentinels) return `sentinel master "${connection.name}"`;
   return `${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}`;
@@ -94,6 +109,9 @@ export function createClient(connection: RedisConnection, settings: ClientSettin
   let client: RedisClient;
   if (typeof connection === 'string') {
     client = new Redis(connection, overrides);
+  } else if ('url' in connection) {
+    const { url, ...options } = connection;
+    client = new Redis(url, { ...options, ...overrides });
   } else if (isClusterConnection(connection)) {
     const { enableOfflineQueue, maxRetriesPerRequest, commandTimeout, ...perNode } = overrides;
     client = new Cluster(connection.cluster, {
@@ -140,6 +158,10 @@ export function whenReady(client: RedisClient, timeoutMs: number, what: string):
       cleanup();
       resolve();
     };
+    const onEnd = () => {
+      cleanup();
+      reject(new RedisUnavailableError(`${what}: the Redis connection was closed`));
+    };
     const timer = setTimeout(() => {
       cleanup();
       reject(
@@ -148,13 +170,16 @@ export function whenReady(client: RedisClient, timeoutMs: number, what: string):
         ),
       );
     }, timeoutMs);
+    timer.unref(); // the connection's own reconnect timer keeps the process alive while it matters
     const cleanup = () => {
       clearTimeout(timer);
       client.off('ready', onReady);
       client.off('error', onError);
+      client.off('end', onEnd);
     };
     client.on('ready', onReady);
     client.on('error', onError);
+    client.on('end', onEnd);
   });
 }
 

@@ -10,9 +10,9 @@ export interface TestRedis {
 }
 
 export const NO_REDIS_MESSAGE =
-  'No Redis for the tests. Any one of these works:\n' +
-  '  - set REDIS_URL=redis://host:port to use a Redis you run (tests use their own key prefixes);\n' +
-  '  - start a Docker engine (tests then run redis:7-alpine through testcontainers);\n' +
+  'No Redis found. Any one of these works:\n' +
+  '  - set REDIS_URL=redis://host:port to use a Redis you run (keys go under their own prefixes);\n' +
+  '  - start a Docker engine (a throwaway redis:7-alpine then runs through testcontainers);\n' +
   '  - install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis).';
 
 /**

@@ -1,6 +1,6 @@
-// Holds the test run's Redis: started by global-setup.js in its own process (so the TypeScript harness
-// loads with a TS loader), it prints {"url","source"} and stops Redis when its stdin closes, which also
-// happens when Jest dies.
+// Holds a Redis for the test run (test/support/global-setup.js) or the demo (scripts/demo/demo-redis.ts).
+// It runs in its own process, prints {"url","source"} on its first line, and stops Redis when its stdin
+// closes, which also happens when whoever started it dies, however it dies.
 import { startTestRedis } from 'nestjs-redis-queue/testing';
 
 try {
