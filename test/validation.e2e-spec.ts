@@ -110,6 +110,7 @@ describe('payload validation and limits', () => {
     ['a cycle', (() => { const a: Record<string, unknown> = {}; a.self = a; return a; })(), 'payload.self refers back'],
     ['a function', { send: () => undefined }, 'payload.send is a function'],
     ['an oversize payload', { blob: 'x'.repeat(70 * 1024) }, 'exceeds the 65536-byte cap'],
+    ['a __proto__ key', JSON.parse('{"user":{"__proto__":{"admin":true}}}'), 'payload.user.__proto__ is a "__proto__" key'],
   ])('rejects %s at enqueue and stores nothing', async (_what, payload, message) => {
     await expect(q.producer.enqueue('plain', payload)).rejects.toThrow(InvalidPayloadError);
     await expect(q.producer.enqueue('plain', payload)).rejects.toThrow(message);

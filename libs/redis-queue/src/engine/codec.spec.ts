@@ -6,10 +6,14 @@ import { InvalidOptionError, InvalidPayloadError, MalformedJobError } from './er
 const record = (id: string, tail: string, attemptsMade = 0, enqueuedAt = 1_700_000_000_000) =>
   `${id}${SEP}${attemptsMade}${SEP}${enqueuedAt}${SEP}${tail}`;
 
+const hasProtoKey = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && (Object.hasOwn(value, '__proto__') || Object.values(value).some(hasProtoKey));
+
 describe('payload encoding', () => {
   it('round-trips any JSON value through a record', () => {
+    const json = fc.jsonValue().filter((value) => !hasProtoKey(value));
     fc.assert(
-      fc.property(fc.jsonValue(), fc.option(fc.integer({ min: 1, max: 1000 }), { nil: undefined }), (value, attempts) => {
+      fc.property(json, fc.option(fc.integer({ min: 1, max: 1000 }), { nil: undefined }), (value, attempts) => {
         const tail = encodeTail(encodePayload(value), { attempts }, undefined);
         const job = decodeRecord(record('job-1', tail, 2));
         expect(job.payload).toEqual(JSON.parse(JSON.stringify(value)));
@@ -18,6 +22,16 @@ describe('payload encoding', () => {
         expect(job.traceId).toBe('job-1');
         expect(recordId(record('job-1', tail))).toBe('job-1');
       }),
+    );
+  });
+
+  it('refuses any value with a "__proto__" key at enqueue, naming where it is', () => {
+    const withProto = fc
+      .tuple(fc.jsonValue(), fc.jsonValue())
+      .map(([inner, outer]) => JSON.parse(`{"wrap":[${JSON.stringify(outer)},{"__proto__":${JSON.stringify(inner)}}]}`));
+    fc.assert(fc.property(withProto, (value) => expect(() => encodePayload(value)).toThrow('"__proto__" key')));
+    expect(() => encodePayload(JSON.parse('{"user":{"__proto__":{"admin":true}}}'))).toThrow(
+      'payload.user.__proto__ is a "__proto__" key',
     );
   });
 

@@ -48,7 +48,7 @@ export function assertJobId(id: unknown, field = 'jobId'): asserts id is string 
 
 /**
  * JSON-encodes a payload, refusing what JSON would silently change or cannot carry (BigInt, functions,
- * symbols, Map/Set, non-finite numbers, cycles) and anything over `maxBytes`.
+ * symbols, Map/Set, non-finite numbers, cycles), `__proto__` keys, and anything over `maxBytes`.
  */
 export function encodePayload(payload: unknown, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): string {
   if (payload === undefined) {
@@ -107,7 +107,11 @@ function checkJsonSafe(root: object): void {
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) visit(value[i], `${path}[${i}]`);
     } else {
-      for (const key of Object.keys(value)) visit((value as Record<string, unknown>)[key], `${path}.${key}`);
+      for (const key of Object.keys(value)) {
+        // Readers refuse it (it reaches object prototypes in careless code), so it is never stored.
+        if (key === '__proto__') throw unsafe(`${path}.__proto__`, 'is a "__proto__" key, which the queue refuses');
+        visit((value as Record<string, unknown>)[key], `${path}.${key}`);
+      }
     }
     onPath.delete(value);
   };

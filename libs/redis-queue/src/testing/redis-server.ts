@@ -1,5 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { connect, createServer } from 'net';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -21,6 +21,44 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
+
+const DIR_PREFIX = 'rq-redis-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills redis-servers left behind by test processes that died without cleaning up (SIGKILL gives them no
+ * chance): each server's directory records its owner's pid, and a server whose owner is gone is stopped.
+ */
+export function sweepOrphanedServers(): void {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX))) {
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
+      if (!owner || alive(owner)) continue;
+      const [redis, port] = readFileSync(join(dir, 'redis.pid'), 'utf8').split(' ').map(Number);
+      // redis-server retitles itself "redis-server 127.0.0.1:<port>": check it is still that process.
+      const cmdline = redis ? readFileSync(`/proc/${redis}/cmdline`, 'utf8') : '';
+      if (cmdline.includes('redis-server') && cmdline.includes(`:${port}`)) process.kill(redis, 'SIGKILL');
+    } catch {
+      // not ours, already gone, or no /proc: leave it
+    }
+    try {
+      if (existsSync(join(dir, 'owner.pid')) && !alive(Number(readFileSync(join(dir, 'owner.pid'), 'utf8')))) {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } catch {
+      // best effort
+    }
+  }
+}
 
 /** The `redis-server` binary to run: `REDIS_SERVER_BIN`, else `redis-server` from PATH. */
 export function redisServerBinary(): string {
@@ -63,8 +101,9 @@ export class RedisServer {
     if (!hasRedisServerBinary()) {
       throw new Error(`${redisServerBinary()} not found on PATH (set REDIS_SERVER_BIN to its location)`);
     }
+    sweepOrphanedServers();
     for (let attempt = 1; ; attempt++) {
-      const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'rq-redis-'));
+      const dir = options.dir ?? mkdtempSync(join(tmpdir(), DIR_PREFIX));
       const server = new RedisServer(options.port ?? (await freePort()), dir, options);
       try {
         await server.launch();
@@ -135,6 +174,10 @@ export class RedisServer {
     const child = spawn(redisServerBinary(), args, { stdio: 'ignore' });
     live.add(child);
     this.child = child;
+    if (this.ownDir) {
+      writeFileSync(join(this.dir, 'owner.pid'), String(process.pid));
+      writeFileSync(join(this.dir, 'redis.pid'), `${child.pid ?? 0} ${this.port}`);
+    }
     let exited = false;
     child.once('exit', () => {
       exited = true;
