@@ -15,6 +15,7 @@ export {
   QueueInspector,
   RedisQueueError,
   RedisUnavailableError,
+  ReplicationTimeoutError,
   ShutdownAbortError,
 } from './engine/index.js';
 export type {
@@ -26,5 +27,6 @@ export type {
   JobDefaults,
   QueueCounts,
   RedisConnection,
+  ReplicationOptions,
   UrlConnection,
 } from './engine/index.js';

@@ -55,6 +55,7 @@ export class QueueProducer implements OnApplicationBootstrap {
       prefix: this.options.prefix,
       maxPayloadBytes: this.options.maxPayloadBytes,
       timeout: this.options.commandTimeout,
+      replication: this.options.waitForReplicas,
     }));
   }
 }

@@ -10,6 +10,7 @@ import {
   JobDefaults,
   parseJobDefaults,
   RedisConnection,
+  ReplicationOptions,
 } from './engine/index.js';
 
 /** Options of `RedisQueueModule.forRoot` / `forRootAsync`. */
@@ -42,6 +43,12 @@ export interface RedisQueueModuleOptions {
   logPayloads?: boolean;
   /** At startup, warn when Redis may drop jobs (eviction policy, persistence off). Default: `true`. */
   checkRedisConfig?: boolean;
+  /**
+   * Resolve `enqueue` only once this many replicas have the job (Redis `WAIT`), so that a failover to a
+   * replica cannot lose it; rejects with `ReplicationTimeoutError` when they do not confirm within
+   * `timeout` ms (default: `commandTimeout`). Default: off (replication is asynchronous).
+   */
+  waitForReplicas?: ReplicationOptions;
 }
 
 /** The options with every default filled in. */
@@ -58,6 +65,7 @@ export interface ResolvedRedisQueueOptions {
   validatorOptions: ValidatorOptions;
   logPayloads: boolean;
   checkRedisConfig: boolean;
+  waitForReplicas?: Required<ReplicationOptions>;
 }
 
 export const BUILT_IN_DEFAULTS = { attempts: 3, backoff: { type: 'exponential', delay: 1000 } as BackoffOptions };
@@ -75,6 +83,7 @@ const KNOWN = [
   'validatorOptions',
   'logPayloads',
   'checkRedisConfig',
+  'waitForReplicas',
 ];
 
 /** Merges defaults and checks every field; errors name the field (the one place defaults live). */
@@ -104,6 +113,15 @@ export function resolveOptions(options: unknown): ResolvedRedisQueueOptions {
     validatorOptions: { forbidUnknownValues: true, ...validatorOptions },
     logPayloads: bool(o.logPayloads, 'logPayloads', false),
     checkRedisConfig: bool(o.checkRedisConfig, 'checkRedisConfig', true),
+    waitForReplicas: o.waitForReplicas === undefined ? undefined : replication(o.waitForReplicas, o.commandTimeout),
+  };
+}
+
+function replication(value: unknown, commandTimeout: number | undefined): Required<ReplicationOptions> {
+  const o = asOptionObject(value, 'waitForReplicas', ['replicas', 'timeout']) as Partial<ReplicationOptions>;
+  return {
+    replicas: integer(o.replicas ?? Number.NaN, 'waitForReplicas.replicas', 1, 1, 100),
+    timeout: ms(o.timeout, 'waitForReplicas.timeout', commandTimeout ?? 5_000, 1),
   };
 }
 

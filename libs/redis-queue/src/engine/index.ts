@@ -10,5 +10,6 @@ export * from './keys.js';
 export * from './logger.js';
 export * from './producer.js';
 export * from './redis-client.js';
+export * from './replication.js';
 export * from './scripts.js';
 export * from './worker.js';

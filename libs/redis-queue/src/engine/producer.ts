@@ -3,6 +3,7 @@ import { RedisUnavailableError } from './errors.js';
 import { EnqueueOptions, parseEnqueueOptions } from './job-options.js';
 import { assertQueueName, queueKeys, QueueKeys } from './keys.js';
 import { RedisClient, whenReady } from './redis-client.js';
+import { ReplicationOptions, ReplicationTimeoutError, waitForReplicas } from './replication.js';
 import { scriptKeys, ScriptedClient, withScripts } from './scripts.js';
 
 export interface ProducerSettings {
@@ -15,6 +16,8 @@ export interface ProducerSettings {
   timeout?: number;
   /** Jobs per script call in `enqueueMany`. Default: 1000. */
   batchSize?: number;
+  /** Resolve only once this many replicas have the jobs (Redis WAIT). Default: off. */
+  replication?: ReplicationOptions;
 }
 
 /** One job for `enqueueMany`. */
@@ -106,12 +109,18 @@ export class JobProducer {
     }
     args[keys.length + 1] = generate;
     const [first] = await this.client.rqEnqueue(...args);
+    const replication = this.settings.replication;
+    if (replication) {
+      const timeout = replication.timeout ?? this.timeout;
+      const acknowledged = await waitForReplicas(this.client, keys[0], replication.replicas, timeout);
+      if (acknowledged < replication.replicas) throw new ReplicationTimeoutError(acknowledged, replication.replicas, timeout);
+    }
     let next = Number(first);
     return jobs.map((job) => (job.jobId === '' ? String(next++) : job.jobId));
   }
 
   private wrap(error: Error, queue: string, partial: string): Error {
-    if (error instanceof RedisUnavailableError) return error;
+    if (error instanceof RedisUnavailableError || error instanceof ReplicationTimeoutError) return error;
     if (/timed out|Stream isn't writeable|Connection is closed|ECONNREFUSED|max retries/i.test(error.message)) {
       return new RedisUnavailableError(
         `enqueue to "${queue}": Redis did not confirm within ${this.timeout} ms (${error.message})${partial}; ` +
