@@ -7,10 +7,12 @@ export interface QueueKeys {
   readonly ready: string;
   /** ZSET of job records scored by due time (ms, Redis clock). */
   readonly delayed: string;
-  /** HASH id -> record of jobs being processed. */
+  /** HASH id -> `token SEP record` of jobs being processed (token: the claim that holds them). */
   readonly active: string;
-  /** ZSET of lease members (`token:id`) scored by lease deadline. */
+  /** ZSET of claim tokens scored by lease deadline. */
   readonly lease: string;
+  /** HASH token -> ids of that claim, and `token#n` -> how many of them are still unsettled. */
+  readonly batches: string;
   /** HASH id -> dead-letter entry (JSON: record, error, failedAt). */
   readonly dead: string;
   /** ZSET of dead job ids scored by the time they died. */
@@ -53,6 +55,7 @@ export function queueKeys(prefix: string, queue: string): QueueKeys {
     delayed: `${base}delayed`,
     active: `${base}active`,
     lease: `${base}lease`,
+    batches: `${base}batches`,
     dead: `${base}dead`,
     deadIndex: `${base}dead-index`,
     ids: `${base}ids`,

@@ -18,9 +18,9 @@ export type ScriptedClient = RedisClient & ScriptCommands;
 
 const SCRIPTS: ReadonlyArray<{ command: keyof ScriptCommands; file: string; keys: number }> = [
   { command: 'rqEnqueue', file: 'enqueue.lua', keys: 5 },
-  { command: 'rqClaim', file: 'claim.lua', keys: 9 },
+  { command: 'rqClaim', file: 'claim.lua', keys: 10 },
   { command: 'rqRenew', file: 'renew.lua', keys: 1 },
-  { command: 'rqRelease', file: 'release.lua', keys: 4 },
+  { command: 'rqRelease', file: 'release.lua', keys: 5 },
 ];
 
 let sources: Map<string, string> | undefined;
@@ -47,7 +47,18 @@ export function withScripts(client: RedisClient): ScriptedClient {
 /** KEYS of each script, in the order its header declares. */
 export const scriptKeys = {
   enqueue: (k: QueueKeys): string[] => [k.ready, k.delayed, k.ids, k.seq, k.wake],
-  claim: (k: QueueKeys): string[] => [k.ready, k.delayed, k.active, k.lease, k.dead, k.deadIndex, k.ids, k.claims, k.wake],
+  claim: (k: QueueKeys): string[] => [
+    k.ready,
+    k.delayed,
+    k.active,
+    k.lease,
+    k.batches,
+    k.dead,
+    k.deadIndex,
+    k.ids,
+    k.claims,
+    k.wake,
+  ],
   renew: (k: QueueKeys): string[] => [k.lease],
-  release: (k: QueueKeys): string[] => [k.ready, k.active, k.lease, k.wake],
+  release: (k: QueueKeys): string[] => [k.ready, k.active, k.lease, k.batches, k.wake],
 };

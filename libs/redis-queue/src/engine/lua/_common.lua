@@ -2,9 +2,14 @@
 --
 -- A job record is one string: id SEP attemptsMade SEP enqueuedAt SEP options SEP traceId SEP payload.
 -- The whole record lives in the ready list (or as the member of the delayed set), which keeps a waiting
--- job to one list entry. While a job is claimed, its record sits in the active hash under its id, and
--- its lease is the member "token:id" of the lease set, scored by the deadline (ms, Redis TIME). The
--- token is unique per claim, so a member names one delivery: that is the fence.
+-- job to one list entry.
+--
+-- Each claim gets a token, unique per claim (a counter). The claimed jobs sit in the active hash as
+-- id -> token SEP record, and the claim holds one lease: the token in the lease set, scored by its
+-- deadline (ms, Redis TIME). The batches hash keeps, per token, the ids it claimed (field token) and
+-- how many of them are still unsettled (field token#n); the batch and its lease go when that reaches 0.
+-- A worker names a delivery as "token:id": it may settle the job only while the active entry still
+-- carries its token. That is the fence: a recovered or re-claimed job carries another token, or none.
 local SEP = '\031'
 local CHUNK = 4000 -- unpack() is bounded by Lua's C stack; keep variadic calls under it (even, for pairs)
 
@@ -47,10 +52,49 @@ local function zmscore(key, members)
   return out
 end
 
-local function idOfMember(member)
-  local p = string.find(member, ':', 1, true)
-  return string.sub(member, (p or 0) + 1)
+-- HMGET in chunks; a missing field comes back as false.
+local function hmget(key, fields)
+  local out = {}
+  local i = 1
+  while i <= #fields do
+    local j = math.min(i + CHUNK - 1, #fields)
+    local part = redis.call('HMGET', key, unpack(fields, i, j))
+    for k = 1, j - i + 1 do
+      out[#out + 1] = part[k]
+    end
+    i = j + 1
+  end
+  return out
 end
+
+-- "token:id" -> token, id
+local function splitMember(member)
+  local p = string.find(member, ':', 1, true)
+  if not p then return '', member end
+  return string.sub(member, 1, p - 1), string.sub(member, p + 1)
+end
+
+-- The record of an active entry if it belongs to the claim `token`, else nil.
+local function owned(value, token)
+  local prefix = token .. SEP
+  if value and string.sub(value, 1, #prefix) == prefix then
+    return string.sub(value, #prefix + 1)
+  end
+  return nil
+end
+
+-- Counts settled jobs off their batches; a batch with nothing left unsettled drops its lease.
+-- `settled` maps token -> number of its jobs just settled.
+local function closeBatches(batches, lease, settled)
+  for token, n in pairs(settled) do
+    if redis.call('HINCRBY', batches, token .. '#n', -n) <= 0 then
+      redis.call('HDEL', batches, token, token .. '#n')
+      redis.call('ZREM', lease, token)
+    end
+  end
+end
+
+
 
 -- Generated ids are decimal; caller-chosen ids never are, and only those are kept in the ids set.
 local function isCustomId(id)
@@ -66,6 +110,25 @@ local function bumpAttempts(rec)
   local n = tonumber(string.sub(rec, p1 + 1, p2 - 1))
   if not n then return rec end
   return string.sub(rec, 1, p1) .. fmt(n + 1) .. string.sub(rec, p2)
+end
+
+-- Hands back the jobs of an expired claim: ready again, attempt counted (the delivery was lost).
+local function recoverBatch(ready, active, batches, lease, token)
+  local list = redis.call('HGET', batches, token)
+  if list then
+    local ids = {}
+    for id in string.gmatch(list, '[^' .. SEP .. ']+') do ids[#ids + 1] = id end
+    local values = hmget(active, ids)
+    for i = 1, #ids do
+      local rec = owned(values[i], token)
+      if rec then
+        redis.call('HDEL', active, ids[i])
+        redis.call('LPUSH', ready, bumpAttempts(rec))
+      end
+    end
+  end
+  redis.call('HDEL', batches, token, token .. '#n')
+  redis.call('ZREM', lease, token)
 end
 
 local function deadEntry(id, now, errJson, rec)

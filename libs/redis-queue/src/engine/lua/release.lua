@@ -1,19 +1,20 @@
 -- Hands unfinished deliveries back at once (graceful shutdown), without counting an attempt.
--- KEYS: 1 ready, 2 active, 3 lease, 4 wake
--- ARGV: lease members
+-- KEYS: 1 ready, 2 active, 3 lease, 4 batches, 5 wake
+-- ARGV: deliveries ("token:id")
 -- Returns: how many jobs went back to the head of the ready list.
--- Invariant: only the current delivery can release its job (the lease member is the fence).
+-- Invariant: only the delivery that owns a job can release it.
 local released = 0
+local settled = {}
 for i = 1, #ARGV do
-  if redis.call('ZREM', KEYS[3], ARGV[i]) == 1 then
-    local id = idOfMember(ARGV[i])
-    local rec = redis.call('HGET', KEYS[2], id)
+  local token, id = splitMember(ARGV[i])
+  local rec = owned(redis.call('HGET', KEYS[2], id), token)
+  if rec then
     redis.call('HDEL', KEYS[2], id)
-    if rec then
-      redis.call('LPUSH', KEYS[1], rec)
-      released = released + 1
-    end
+    redis.call('LPUSH', KEYS[1], rec)
+    settled[token] = (settled[token] or 0) + 1
+    released = released + 1
   end
 end
-if released > 0 then signal(KEYS[4]) end
+closeBatches(KEYS[4], KEYS[3], settled)
+if released > 0 then signal(KEYS[5]) end
 return released

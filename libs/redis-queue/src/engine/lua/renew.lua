@@ -1,17 +1,17 @@
--- Extends the leases of deliveries a worker still runs.
+-- Extends the leases of claims whose jobs a worker still runs.
 -- KEYS: 1 lease
--- ARGV: 1 lease ms, then lease members
--- Returns: the 1-based positions of members whose lease is gone (the worker must stop those jobs).
--- Invariant: only an existing member is extended (XX), so a lost lease is never resurrected.
+-- ARGV: 1 lease ms, then claim tokens
+-- Returns: the 1-based positions of tokens whose lease is gone (the worker must stop those jobs).
+-- Invariant: only an existing lease is extended (XX), so a lost lease is never resurrected.
 local deadline = nowMs() + tonumber(ARGV[1])
-local members = {}
-for i = 2, #ARGV do members[#members + 1] = ARGV[i] end
-local scores = zmscore(KEYS[1], members)
+local tokens = {}
+for i = 2, #ARGV do tokens[#tokens + 1] = ARGV[i] end
+local scores = zmscore(KEYS[1], tokens)
 local held, lost = {}, {}
-for i = 1, #members do
+for i = 1, #tokens do
   if scores[i] then
     held[#held + 1] = deadline
-    held[#held + 1] = members[i]
+    held[#held + 1] = tokens[i]
   else
     lost[#lost + 1] = i
   end
