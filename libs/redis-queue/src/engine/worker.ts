@@ -95,7 +95,7 @@ export class QueueWorker {
   private readonly releaseKeys: string[];
   private readonly wakeKey: string;
   private readonly running = new Map<string, Delivery>();
-  private acks: string[] = [];
+  private acks: Delivery[] = [];
   private retries: (string | number)[] = [];
   private deads: string[] = [];
   private readonly wakeup = new Wakeup();
@@ -227,8 +227,7 @@ export class QueueWorker {
         ...this.claimKeys,
         this.settings.leaseMs,
         count,
-        acks.length,
-        ...acks,
+        ...groupAcks(acks),
         retries.length / 2,
         ...retries,
         deads.length / 2,
@@ -303,7 +302,7 @@ export class QueueWorker {
     if (delivery.abandoned) {
       this.settings.logger.warn(`${label} finished after its delivery was abandoned (lease lost or released); outcome dropped`);
     } else if (!failed) {
-      this.acks.push(delivery.member);
+      this.acks.push(delivery);
     } else {
       const message = error instanceof Error ? error.message : String(error);
       const payload = this.settings.logPayloads ? ` payload=${JSON.stringify(job.payload)}` : '';
@@ -432,6 +431,20 @@ export class QueueWorker {
     const outage = now - this.failingSince;
     await Promise.race([sleep(Math.min(100 + outage / 2, 5000) * (0.5 + Math.random() / 2)), this.stopRequested]);
   }
+}
+
+/** Acks on the wire: the number of claims, then per claim its token, how many of its jobs, their ids. */
+function groupAcks(acks: Delivery[]): (string | number)[] {
+  if (acks.length === 0) return [0];
+  const byToken = new Map<string, string[]>();
+  for (const d of acks) {
+    const ids = byToken.get(d.token);
+    if (ids) ids.push(d.job.id);
+    else byToken.set(d.token, [d.job.id]);
+  }
+  const args: (string | number)[] = [byToken.size];
+  for (const [token, ids] of byToken) args.push(token, ids.length, ...ids);
+  return args;
 }
 
 function errorJson(error: unknown, attemptsMade: number): string {

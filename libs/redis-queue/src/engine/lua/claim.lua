@@ -3,7 +3,7 @@
 -- KEYS: 1 ready, 2 delayed, 3 active, 4 lease, 5 batches, 6 dead, 7 dead index, 8 ids, 9 claim counter,
 --       10 wake
 -- ARGV: 1 lease ms, 2 claim count N (0: settle only),
---       then A, A deliveries ("token:id") to acknowledge,
+--       then G claims with acknowledgements, each as: token, count K, K job ids,
 --       then R, R pairs (delivery, retry delay ms),
 --       then D, D pairs (delivery, error JSON) to dead-letter
 -- Returns: { token, ms until the next delayed job or lease deadline (-1: none), stale settles, records... }
@@ -18,32 +18,31 @@ local stale = 0
 local settled = {}
 local a = 3
 
--- Acknowledgements: drop the job entirely.
-local nAck = tonumber(ARGV[a])
-if nAck > 0 then
-  local tokens, jobIds = {}, {}
-  for i = 1, nAck do
-    tokens[i], jobIds[i] = splitMember(ARGV[a + i])
-  end
+-- Acknowledgements, grouped by claim: drop the jobs entirely.
+local groups = tonumber(ARGV[a])
+a = a + 1
+for _ = 1, groups do
+  local token, n = ARGV[a], tonumber(ARGV[a + 1])
+  local jobIds = {}
+  for i = 1, n do jobIds[i] = ARGV[a + 1 + i] end
+  a = a + 2 + n
   local values = hmget(active, jobIds)
+  local prefix = token .. SEP
+  local width = #prefix
   local done, customIds = {}, {}
-  for i = 1, nAck do
-    local token = tokens[i]
-    local prefix = token .. SEP
+  for i = 1, n do
     local value = values[i]
-    if value and string.sub(value, 1, #prefix) == prefix then
+    if value and string.sub(value, 1, width) == prefix then
       local id = jobIds[i]
       done[#done + 1] = id
-      settled[token] = (settled[token] or 0) + 1
       if isCustomId(id) then customIds[#customIds + 1] = id end
-    else
-      stale = stale + 1
     end
   end
+  stale = stale + n - #done
+  if #done > 0 then settled[token] = (settled[token] or 0) + #done end
   bulk('HDEL', active, done)
   bulk('SREM', ids, customIds)
 end
-a = a + nAck + 1
 
 -- Retries and dead letters: take the job out of active if this delivery still owns it.
 local function take(member)
