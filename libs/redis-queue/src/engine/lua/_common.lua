@@ -13,9 +13,10 @@
 local SEP = '\031'
 local CHUNK = 4000 -- unpack() is bounded by Lua's C stack; keep variadic calls under it (even, for pairs)
 
+-- Redis's clock in ms, and its microseconds field (to make tokens unique even if a counter rolls back).
 local function nowMs()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[2]
 end
 
 local function fmt(n)

@@ -13,7 +13,9 @@ local leaseMs = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
 local ready, delayed, active, lease, batches = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local dead, deadIndex, ids = KEYS[6], KEYS[7], KEYS[8]
-local now = nowMs()
+-- A claim token is a counter plus the microseconds of the clock: after a Redis crash loses the last
+-- second of writes, the counter may repeat a value, but not together with the same microsecond.
+local now, micros = nowMs()
 local stale = 0
 local settled = {}
 local a = 3
@@ -95,7 +97,7 @@ local result = { 0, -1, stale }
 if count > 0 then
   local popped = redis.call('LPOP', ready, count)
   if popped then
-    local token = redis.call('INCR', KEYS[9])
+    local token = redis.call('INCR', KEYS[9]) .. '.' .. micros
     local prefix = token .. SEP
     local fields, claimed = {}, {}
     for i, rec in ipairs(popped) do
