@@ -31,6 +31,8 @@ describe('malformed job records', () => {
       [rec('bad-opts', '0', '1700000000000', '{"attempts":"many"}', '', '{}'), 'bad-opts', 'attempts'],
       [rec('proto', '0', '1700000000000', '', '', '{"__proto__":{"isAdmin":true}}'), 'proto', '"__proto__" key'],
       [`short${SEP}0`, 'short', 'expected 6 fields'],
+      ['x'.repeat(3 * 1024 * 1024), 'malformed-', 'job record has no id'], // huge, and no separators
+      [rec('huge-junk', '0', '1700000000000', '', '', `{"a":"${'y'.repeat(2 * 1024 * 1024)}`), 'huge-junk', 'payload is not JSON'],
     ];
     await redis.rpush(ready, ...damaged.map(([raw]) => raw));
     await q.close();
@@ -44,7 +46,9 @@ describe('malformed job records', () => {
     await waitFor(async () => (await worker.inspector.counts('inbox')).dead === damaged.length, 5000, 'all dead letters');
     const dead = await worker.inspector.deadJobs('inbox');
     for (const [raw, id, reason] of damaged) {
-      const entry = dead.find((d) => (id.endsWith('-') ? d.id.startsWith(id) : d.id === id));
+      const entry = dead.find(
+        (d) => (id.endsWith('-') ? d.id.startsWith(id) && d.record.length === raw.length : d.id === id),
+      );
       expect(entry).toBeDefined();
       expect(entry!.error.message).toContain(reason);
       expect(entry!.error.name).toBe('MalformedJobError');
