@@ -61,3 +61,30 @@ describe('graceful shutdown', () => {
     redis.disconnect();
   });
 });
+
+const runs: string[] = [];
+
+@Injectable()
+class DrainHandlers {
+  @QueueHandler('drain', { concurrency: 2 })
+  async drain(payload: { name: string; ms: number }) {
+    runs.push(payload.name);
+    await new Promise((resolve) => setTimeout(resolve, payload.ms));
+  }
+}
+
+describe('graceful shutdown with a drain longer than the lease', () => {
+  it('acknowledges jobs as they finish during the drain, so their leases cannot expire into duplicates', async () => {
+    const first = await startQueueApp([DrainHandlers], { leaseDuration: 300, shutdownTimeout: 3000 });
+    await first.producer.enqueue('drain', { name: 'short', ms: 150 });
+    await first.producer.enqueue('drain', { name: 'long', ms: 1500 });
+    await waitFor(() => runs.length === 2, 5000, 'both jobs to start');
+    // A second worker that would recover any lease the first lets expire.
+    const second = await startQueueApp([DrainHandlers], { prefix: first.prefix, leaseDuration: 300 });
+    await first.app.close();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(runs.sort()).toEqual(['long', 'short']); // each ran once
+    expect(await second.inspector.counts('drain')).toEqual({ ready: 0, delayed: 0, active: 0, dead: 0 });
+    await second.close();
+  });
+});

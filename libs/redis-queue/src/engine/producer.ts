@@ -2,7 +2,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, encodeTail } from './codec.js
 import { RedisUnavailableError } from './errors.js';
 import { EnqueueOptions, parseEnqueueOptions } from './job-options.js';
 import { assertQueueName, queueKeys, QueueKeys } from './keys.js';
-import { RedisClient, whenReady } from './redis-client.js';
+import { RedisClient, replaceIfStale, whenReady } from './redis-client.js';
 import { ReplicationOptions, ReplicationTimeoutError, waitForReplicas } from './replication.js';
 import { scriptKeys, ScriptedClient, withScripts } from './scripts.js';
 
@@ -69,6 +69,7 @@ export class JobProducer {
     const failed = settled.findIndex((s) => s.status === 'rejected');
     if (failed >= 0) {
       const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
+      replaceIfStale(this.client, reason);
       const stored = settled.filter((s) => s.status === 'fulfilled').length;
       const partial = settled.length > 1 ? ` (${stored} of ${settled.length} batches of ${this.batchSize} were stored)` : '';
       throw this.wrap(reason, queue, partial);

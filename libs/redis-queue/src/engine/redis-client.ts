@@ -95,7 +95,10 @@ function roleOptions(settings: ClientSettings): RedisOptions {
   switch (settings.role) {
     case 'producer':
       // No silent offline queue: enqueue waits for a connection itself, bounded by commandTimeout.
-      return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: settings.commandTimeout };
+      // No re-send after a reconnect either: a command whose reply was lost may have run, and running an
+      // enqueue again after its job completed would store and run the job twice. It fails instead
+      // (RedisUnavailableError: outcome unknown), and the caller decides.
+      return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: settings.commandTimeout };
     case 'worker':
       return { ...common, maxRetriesPerRequest: null, commandTimeout: settings.commandTimeout };
     case 'blocking':
@@ -197,4 +200,22 @@ export async function closeClient(client: RedisClient, timeoutMs = 1000): Promis
   ]);
   clearTimeout(timer);
   if ((client.status as string) !== 'end') client.disconnect();
+}
+
+const lastReplaced = new WeakMap<RedisClient, number>();
+
+/**
+ * After a command timed out, replaces the client's connection (at most once per 5 s). ioredis's
+ * commandTimeout fails the command but keeps the socket, and a connection that went silent without a
+ * reset (half-open: a NAT or firewall forgot it, the peer's host vanished, a frozen primary after a
+ * failover) would time out every later command until TCP gives up, many minutes later. Reconnecting also
+ * re-reads a cluster's slot map and asks the sentinels for the current primary.
+ */
+export function replaceIfStale(client: RedisClient, error: unknown, logger?: QueueLogger): void {
+  if (!(error instanceof Error) || error.message !== 'Command timed out' || client.status !== 'ready') return;
+  const now = Date.now();
+  if (now - (lastReplaced.get(client) ?? 0) < 5000) return;
+  lastReplaced.set(client, now);
+  logger?.warn(`Redis did not answer in time; replacing the connection in case it is silently dead`);
+  client.disconnect(true);
 }

@@ -4,7 +4,7 @@ import { isPermanent, LeaseLostError, ShutdownAbortError } from './errors.js';
 import { JobContext } from './job-context.js';
 import { queueKeys } from './keys.js';
 import { QueueLogger } from './logger.js';
-import { RedisClient } from './redis-client.js';
+import { RedisClient, replaceIfStale } from './redis-client.js';
 import { scriptKeys, ScriptedClient, withScripts } from './scripts.js';
 import { sleep, Wakeup } from './signal.js';
 
@@ -97,7 +97,8 @@ export class QueueWorker {
   private readonly running = new Map<string, Delivery>();
   private acks: Delivery[] = [];
   private retries: (string | number)[] = [];
-  private deads: string[] = [];
+  /** Triples: delivery, attempts made to record (-1: leave the record as it is), error JSON. */
+  private deads: (string | number)[] = [];
   private readonly wakeup = new Wakeup();
   private wakeRequested = true;
   private readyEmpty = false;
@@ -112,7 +113,6 @@ export class QueueWorker {
   private failingSince?: number;
   private readonly idleBlockSeconds: number;
   private readonly maxBatch: number;
-  private drained?: () => void;
   private onStop!: () => void;
   private readonly stopRequested = new Promise<void>((resolve) => (this.onStop = resolve));
 
@@ -162,13 +162,18 @@ export class QueueWorker {
     this.wakeup.notify();
     this.settings.blockingClient.disconnect();
     await this.loop;
-    if (this.running.size > 0) {
+    // Settle jobs as they finish while the rest drain: a finished job's lease is no longer renewed, so
+    // holding its ack until the drain ends (timeoutMs may exceed the lease) could let the lease expire
+    // and the job run again elsewhere.
+    const deadline = Date.now() + timeoutMs;
+    while (this.running.size > 0 && Date.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        new Promise<void>((resolve) => (this.drained = resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+        this.wakeup.wait(),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now()))),
       ]);
       clearTimeout(timer);
+      await this.flushSettles();
     }
     const unfinished = [...this.running.values()];
     if (unfinished.length > 0) {
@@ -230,7 +235,7 @@ export class QueueWorker {
         ...groupAcks(acks),
         retries.length / 2,
         ...retries,
-        deads.length / 2,
+        deads.length / 3,
         ...deads,
       );
       this.recovered();
@@ -260,7 +265,7 @@ export class QueueWorker {
       job = decodeRecord(record);
     } catch (error) {
       this.settings.logger.error(`Queue "${this.queue}": job ${recordId(record)} dead-lettered: ${(error as Error).message}`);
-      this.deads.push(member, errorJson(error, 0));
+      this.deads.push(member, -1, errorJson(error, 0));
       this.wakeup.notifySoon();
       return;
     }
@@ -271,7 +276,8 @@ export class QueueWorker {
         `attempts exhausted (${job.attemptsMade}/${maxAttempts}): the last delivery was lost with its worker or lease`,
       );
       this.settings.logger.error(`Queue "${this.queue}": job ${job.id} (trace ${job.traceId}) dead-lettered: ${error.message}`);
-      this.deads.push(member, errorJson(error, job.attemptsMade));
+      // It never runs: lost deliveries used every attempt, so the record says exactly that many.
+      this.deads.push(member, maxAttempts, errorJson(error, maxAttempts));
       this.wakeup.notifySoon();
       return;
     }
@@ -296,7 +302,6 @@ export class QueueWorker {
 
   private finish(delivery: Delivery, error: unknown, failed: boolean): void {
     this.running.delete(delivery.member);
-    if (this.drained && this.running.size === 0) this.drained();
     const { job } = delivery;
     const label = `Queue "${this.queue}": job ${job.id} (trace ${job.traceId})`;
     if (delivery.abandoned) {
@@ -310,7 +315,7 @@ export class QueueWorker {
       if (isPermanent(error) || delivery.attempt >= delivery.maxAttempts) {
         const why = isPermanent(error) ? 'failed permanently' : `failed on its last attempt (${delivery.attempt}/${delivery.maxAttempts})`;
         this.settings.logger.error(`${label} ${why}: ${message}; dead-lettered${payload}`, stack);
-        this.deads.push(delivery.member, errorJson(error, delivery.attempt));
+        this.deads.push(delivery.member, delivery.attempt, errorJson(error, delivery.attempt));
       } else {
         const delay = backoffDelay(job.options.backoff ?? this.settings.defaults.backoff, delivery.attempt);
         this.settings.logger.warn(
@@ -384,7 +389,8 @@ export class QueueWorker {
     }
     const lostTokens = new Set(lost.map((position) => tokens[position - 1]));
     for (const d of held) {
-      if (!lostTokens.has(d.token) || d.abandoned) continue;
+      // `held` was read before the round trip: a delivery that finished meanwhile is left alone.
+      if (!lostTokens.has(d.token) || d.abandoned || !this.running.has(d.member)) continue;
       d.abandoned = true;
       this.settings.logger.warn(
         `Queue "${this.queue}": lost the lease of job ${d.job.id} (trace ${d.job.traceId}); aborting it, another delivery owns it now`,
@@ -423,6 +429,7 @@ export class QueueWorker {
   }
 
   private async failed(error: Error): Promise<void> {
+    replaceIfStale(this.settings.client, error, this.settings.logger);
     const now = Date.now();
     if (this.failingSince === undefined) {
       this.failingSince = now;

@@ -102,15 +102,23 @@ local function isCustomId(id)
   return string.find(id, '^%d+$') == nil
 end
 
--- The record with attemptsMade + 1 (a finished or lost delivery counts as an attempt).
-local function bumpAttempts(rec)
+-- The record with its attemptsMade replaced by n, or by n(current) when n is a function.
+local function setAttempts(rec, n)
   local p1 = string.find(rec, SEP, 1, true)
   if not p1 then return rec end
   local p2 = string.find(rec, SEP, p1 + 1, true)
   if not p2 then return rec end
-  local n = tonumber(string.sub(rec, p1 + 1, p2 - 1))
-  if not n then return rec end
-  return string.sub(rec, 1, p1) .. fmt(n + 1) .. string.sub(rec, p2)
+  if type(n) == 'function' then
+    local current = tonumber(string.sub(rec, p1 + 1, p2 - 1))
+    if not current then return rec end
+    n = n(current)
+  end
+  return string.sub(rec, 1, p1) .. fmt(n) .. string.sub(rec, p2)
+end
+
+-- The record with attemptsMade + 1 (a finished or lost delivery counts as an attempt).
+local function bumpAttempts(rec)
+  return setAttempts(rec, function(n) return n + 1 end)
 end
 
 -- Hands back the jobs of an expired claim: ready again, attempt counted (the delivery was lost).

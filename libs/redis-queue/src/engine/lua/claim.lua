@@ -5,7 +5,8 @@
 -- ARGV: 1 lease ms, 2 claim count N (0: settle only),
 --       then G claims with acknowledgements, each as: token, count K, K job ids,
 --       then R, R pairs (delivery, retry delay ms),
---       then D, D pairs (delivery, error JSON) to dead-letter
+--       then D, D triples (delivery, attempts made to record (-1: keep the record as is), error JSON)
+--       to dead-letter
 -- Returns: { token, ms until the next delayed job or lease deadline (-1: none), stale settles, records... }
 -- Invariants: a job id is in exactly one of ready, delayed, active, dead. A settle whose delivery no
 -- longer owns the job (lease lost, job recovered or claimed again) changes nothing.
@@ -70,11 +71,15 @@ end
 a = a + nRetry * 2 + 1
 
 -- Dead letters: payload, attempts and error kept; a caller-chosen id stays taken while the job is dead.
+-- The worker says how many attempts were made: one refused because lost deliveries used them all never
+-- ran, and records the maximum however many deliveries were lost on the way.
 local nDead = tonumber(ARGV[a])
 for i = 0, nDead - 1 do
-  local id, rec = take(ARGV[a + 1 + i * 2])
+  local id, rec = take(ARGV[a + 1 + i * 3])
   if id then
-    redis.call('HSET', dead, id, deadEntry(id, now, ARGV[a + 2 + i * 2], bumpAttempts(rec)))
+    local made = tonumber(ARGV[a + 2 + i * 3])
+    if made >= 0 then rec = setAttempts(rec, made) end
+    redis.call('HSET', dead, id, deadEntry(id, now, ARGV[a + 3 + i * 3], rec))
     redis.call('ZADD', deadIndex, now, id)
   end
 end

@@ -1,0 +1,352 @@
+import type { DeadJob } from '../../libs/redis-queue/src/engine/index.js';
+import { JobKind, POISON_ATTEMPTS } from './jobs.js';
+import type { JournalEvent } from './journal.js';
+import type { SnapshotViolations } from './redis-state.js';
+
+type Ev<E extends JournalEvent['e']> = Extract<JournalEvent, { e: E }>;
+
+/** Everything the checker reads: the journals, the final dead-letter set, and what the snapshots found. */
+export interface RunHistory {
+  concurrency: number;
+  leaseMs: number;
+  noAof: boolean;
+  /** Only graceful SIGTERMs were injected: no duplicate is acceptable. */
+  sigtermOnly: boolean;
+  /** Producer journal plus the harness's probe enqueues. */
+  producer: JournalEvent[];
+  /** Journal of each worker incarnation, by name (`w<slot>.<generation>`). */
+  workers: Map<string, JournalEvent[]>;
+  /** Faults and process exits, as the harness saw them. */
+  harness: JournalEvent[];
+  dead: Map<string, DeadJob>;
+}
+
+/**
+ * Why a completion beyond the first of an id happened (the earlier delivery's ack never took effect):
+ * - crash: its worker was SIGKILLed before the ack got through (at most `concurrency` per kill);
+ * - lease-lost: its worker reported the ack refused for a lost lease, and a fault that can stall a
+ *   worker past its lease (Redis kill or pause, CLIENT KILL, a blackholed or half-open connection) hit
+ *   that worker shortly before;
+ * - lease-lost-no-fault: the same, with no such fault: leases should not expire on a healthy worker;
+ * - re-enqueue: the job was stored twice, and the producer did call enqueue more than once for it
+ *   (it retries a call that failed with an unknown outcome, with the same jobId, as the library advises:
+ *   the id only protects against a second copy while the job is still in the queue);
+ * - stored-twice: the job was stored twice from a single enqueue call (the client re-sent it);
+ * - shutdown: the worker was stopping and could not reach Redis to settle;
+ * - redis-data-loss: Redis without AOF lost the ack (--no-aof only);
+ * - unexplained: none of the above.
+ */
+export type DuplicateCause =
+  | 'crash'
+  | 'lease-lost'
+  | 'lease-lost-no-fault'
+  | 're-enqueue'
+  | 'stored-twice'
+  | 'shutdown'
+  | 'redis-data-loss'
+  | 'unexplained';
+
+export interface Completion {
+  inst: string;
+  attempt: number;
+  /** When the job record this delivery came from was stored (Redis clock): two values, two stores. */
+  enqueuedAt: number;
+  /** Handler start and end, on the true clock (a skewed worker's offset removed). */
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface CheckResult {
+  attempted: number;
+  acked: number;
+  failedEnqueues: number;
+  completed: number;
+  completions: number;
+  deadLettered: number;
+  /** Acked, neither completed nor dead-lettered. */
+  lost: string[];
+  /** Completed but never attempted. */
+  unexpected: string[];
+  /** Delayed jobs whose handler started before their due time. */
+  early: { id: string; inst: string; byMs: number }[];
+  duplicates: number;
+  duplicatesBy: Record<DuplicateCause, number>;
+  duplicateExamples: { id: string; cause: DuplicateCause; completions: Completion[] }[];
+  /** Most duplicates allowed for crashes: SIGKILLs x concurrency. */
+  crashAllowance: number;
+  /** Lease-lost deliveries whose ack was refused, as the workers logged them (the allowance for those). */
+  staleSettles: number;
+  /** Refused acks with no fault to explain the lost lease (`stopping`: logged during a graceful shutdown). */
+  staleNoFault: { inst: string; at: number; n: number; stopping: boolean }[];
+  /** Poison jobs not dead with exactly POISON_ATTEMPTS attempts, or completed. */
+  poisonBad: { id: string; problem: string }[];
+  /** Jobs other than poison that ended dead-lettered (attempts exhausted by lost deliveries, ...). */
+  deadUnexpected: { id: string; kind: JobKind | 'unknown'; error: string; attemptsMade: number }[];
+  /** Long jobs completed on their first delivery (proof that renewals keep a lease past its duration). */
+  longFirstAttempt: number;
+  longCompleted: number;
+  workerCrashes: string[];
+  /** Worker incarnations that ran more handlers at once than their concurrency. */
+  concurrencyExceeded: { inst: string; max: number }[];
+  /**
+   * Half-open faults: the connections of one worker (or of the producer) went silent for good while new
+   * connections worked. `recoveredAfterMs`: when it first started a job (the producer: had an enqueue
+   * acknowledged) over a new connection, undefined if it never did before the network reset them.
+   */
+  halfOpen: { target: string; inst?: string; ms: number; recoveredAfterMs?: number }[];
+  /** Lease-loss aborts seen by handlers. */
+  leaseLostAborts: number;
+}
+
+export function check(h: RunHistory): CheckResult {
+  // Producer side: attempts, acks, failures.
+  const attempts = new Map<string, { kind: JobKind; delay: number; at: number[] }>();
+  const acked = new Set<string>();
+  let failedEnqueues = 0;
+  for (const ev of h.producer) {
+    if (ev.e === 'attempt') {
+      const a = attempts.get(ev.id) ?? { kind: ev.kind, delay: ev.delay, at: [] };
+      a.at.push(ev.at);
+      attempts.set(ev.id, a);
+    } else if (ev.e === 'ack') acked.add(ev.id);
+    else if (ev.e === 'fail') failedEnqueues++;
+  }
+
+  // Harness side: how each incarnation ended, and the Redis kills.
+  const exits = new Map<string, Ev<'exit'>>();
+  const redisKills: number[] = [];
+  let sigkills = 0;
+  for (const ev of h.harness) {
+    if (ev.e === 'exit') {
+      exits.set(ev.inst, ev);
+      if (ev.cause === 'sigkill') sigkills++;
+    } else if (ev.e === 'fault' && ev.kind === 'redis-kill') redisKills.push(ev.at);
+  }
+
+  // Faults that can stall a worker past its lease: when, and which worker slot (undefined: all).
+  const stalls: { from: number; to: number; slot?: string }[] = [];
+  for (const ev of h.harness) {
+    if (ev.e !== 'fault') continue;
+    const to = ev.at + (ev.ms ?? 0);
+    if (ev.kind === 'redis-kill' || ev.kind === 'client-pause' || ev.kind === 'client-kill') stalls.push({ from: ev.at, to });
+    else if (ev.kind.startsWith('proxy-') && ev.target !== 'producer') {
+      stalls.push({ from: ev.at, to, slot: ev.target === 'all' ? undefined : ev.target?.replace('slot', '') });
+    }
+  }
+  // A lease is renewed every third of its duration; look back far enough to cover a renewal that failed.
+  const lookback = 3 * h.leaseMs + 2000;
+  const forced = (inst: string, at: number): boolean => {
+    const slot = inst.slice(1, inst.indexOf('.'));
+    return stalls.some((w) => (w.slot === undefined || w.slot === slot) && w.to >= at - lookback && w.from <= at);
+  };
+
+  // Worker side: completions on the true clock, lease-loss warnings, early starts.
+  const completions = new Map<string, Completion[]>();
+  const stale = new Map<string, { at: number; n: number; forced: boolean; stopping: boolean }[]>();
+  const paused = new Map<string, number[]>();
+  const early: CheckResult['early'] = [];
+  let leaseLostAborts = 0;
+  const concurrencyExceeded: CheckResult['concurrencyExceeded'] = [];
+  for (const [inst, events] of h.workers) {
+    const hello = events.find((e): e is Ev<'hello'> => e.e === 'hello');
+    const skew = hello?.skew ?? 0;
+    let stopping = false;
+    // The record each running delivery came from (the latest start of that id and attempt).
+    const storedAt = new Map<string, number>();
+    // Handlers running at once: a start opens a delivery, its done, throw or abort closes it.
+    const open = new Set<string>();
+    let most = 0;
+    for (const ev of events) {
+      if (ev.e === 'start') {
+        open.add(`${ev.id}/${ev.attempt}`);
+        most = Math.max(most, open.size);
+      } else if (ev.e === 'done' || ev.e === 'throw' || ev.e === 'abort') {
+        open.delete(`${ev.id}/${ev.attempt}`);
+      }
+    }
+    if (most > h.concurrency) concurrencyExceeded.push({ inst, max: most });
+    for (const ev of events) {
+      if (ev.e === 'done') {
+        const list = completions.get(ev.id) ?? [];
+        list.push({
+          inst,
+          attempt: ev.attempt,
+          enqueuedAt: storedAt.get(`${ev.id}/${ev.attempt}`) ?? -1,
+          startedAt: ev.startedAt - skew,
+          endedAt: ev.at - skew,
+        });
+        completions.set(ev.id, list);
+      } else if (ev.e === 'start') {
+        storedAt.set(`${ev.id}/${ev.attempt}`, ev.enqueuedAt);
+        const planned = attempts.get(ev.id);
+        if (planned && planned.delay > 0) {
+          // Due on the Redis clock: stored at enqueuedAt (Redis TIME), due `delay` ms later. Redis runs on
+          // this machine, so its clock is the true clock; the worker's own reading has its skew removed.
+          const due = Math.max(ev.enqueuedAt + planned.delay, Math.min(...planned.at) + planned.delay);
+          const startedAt = ev.at - skew;
+          if (startedAt < due) early.push({ id: ev.id, inst, byMs: due - startedAt });
+        }
+      } else if (ev.e === 'abort' && ev.reason === 'LeaseLostError') {
+        leaseLostAborts++;
+      } else if (ev.e === 'log') {
+        if (/^Stopping worker loops/.test(ev.msg)) stopping = true;
+        const m = /: (\d+) finished job\(s\) were not settled because their lease had been lost/.exec(ev.msg);
+        if (m) {
+          const list = stale.get(inst) ?? [];
+          const at = ev.at - skew;
+          list.push({ at, n: Number(m[1]), forced: forced(inst, at), stopping });
+          stale.set(inst, list);
+        }
+        if (/worker loop paused/.test(ev.msg)) {
+          const list = paused.get(inst) ?? [];
+          list.push(ev.at - skew);
+          paused.set(inst, list);
+        }
+      }
+    }
+  }
+
+  // Duplicates: every completion beyond the first of an id, explained by what became of the previous one
+  // (its ack never took effect). A refused-ack report or a kill explains a bounded number of them: each
+  // report its count, each SIGKILL `concurrency`. The latest completions are matched first: they can only
+  // use the reports that came after them, earlier ones can use those and more.
+  const dups: { id: string; prev: Completion; next: Completion; list: Completion[] }[] = [];
+  for (const [id, list] of completions) {
+    list.sort((a, b) => a.endedAt - b.endedAt);
+    for (let i = 1; i < list.length; i++) dups.push({ id, prev: list[i - 1], next: list[i], list });
+  }
+  dups.sort((a, b) => b.prev.endedAt - a.prev.endedAt);
+  const remaining = new Map([...stale].map(([inst, list]) => [inst, list.map((st) => ({ ...st, left: st.n }))]));
+  const takeReport = (inst: string, after: number, wantForced: boolean): boolean => {
+    const report = (remaining.get(inst) ?? []).find(
+      (st) => st.left > 0 && st.forced === wantForced && st.at >= after && st.at <= after + 60_000,
+    );
+    if (report) report.left--;
+    return report !== undefined;
+  };
+  const crashUsed = new Map<string, number>();
+  const duplicatesBy: Record<DuplicateCause, number> = {
+    crash: 0,
+    'lease-lost': 0,
+    'lease-lost-no-fault': 0,
+    're-enqueue': 0,
+    'stored-twice': 0,
+    shutdown: 0,
+    'redis-data-loss': 0,
+    unexplained: 0,
+  };
+  const duplicateExamples: CheckResult['duplicateExamples'] = [];
+  for (const { id, prev, next, list } of dups) {
+    const exit = exits.get(prev.inst);
+    let cause: DuplicateCause = 'unexplained';
+    if (prev.enqueuedAt !== next.enqueuedAt) {
+      // Two stores of the id, not one store delivered twice.
+      cause = (attempts.get(id)?.at.length ?? 0) > 1 ? 're-enqueue' : 'stored-twice';
+    } else if (takeReport(prev.inst, prev.endedAt, true)) {
+      // The worker said an ack was refused for a lost lease, and a fault had just stalled it.
+      cause = 'lease-lost';
+    } else if (exit?.cause === 'sigkill' && exit.at >= prev.endedAt && (crashUsed.get(prev.inst) ?? 0) < h.concurrency) {
+      cause = 'crash';
+      crashUsed.set(prev.inst, (crashUsed.get(prev.inst) ?? 0) + 1);
+    } else if (takeReport(prev.inst, prev.endedAt, false)) {
+      cause = 'lease-lost-no-fault';
+    } else if ((exit?.cause === 'sigterm' || exit?.cause === 'stop') && (paused.get(prev.inst) ?? []).some((at) => at >= prev.endedAt)) {
+      cause = 'shutdown';
+    } else if (h.noAof && redisKills.some((at) => at >= prev.endedAt && at <= next.startedAt)) {
+      cause = 'redis-data-loss';
+    }
+    duplicatesBy[cause]++;
+    const bad = cause === 'unexplained' || cause === 'lease-lost-no-fault' || cause === 'stored-twice';
+    if (duplicateExamples.length < 10 || (bad && duplicateExamples.length < 30)) {
+      duplicateExamples.push({ id, cause, completions: list });
+    }
+  }
+  const duplicates = dups.length;
+
+  const lost = [...acked].filter((id) => !completions.has(id) && !h.dead.has(id)).sort(byJobNumber);
+  const unexpected = [...completions.keys()].filter((id) => !attempts.has(id)).sort(byJobNumber);
+
+  const poisonBad: CheckResult['poisonBad'] = [];
+  const deadUnexpected: CheckResult['deadUnexpected'] = [];
+  for (const [id, a] of attempts) {
+    if (a.kind !== 'poison') continue;
+    if (completions.has(id)) poisonBad.push({ id, problem: 'completed, yet it always throws' });
+    const d = h.dead.get(id);
+    if (d && d.attemptsMade !== POISON_ATTEMPTS) {
+      poisonBad.push({ id, problem: `dead with attemptsMade ${d.attemptsMade}, expected ${POISON_ATTEMPTS} (${d.error.name}: ${d.error.message})` });
+    }
+  }
+  for (const [id, d] of h.dead) {
+    const kind = attempts.get(id)?.kind ?? 'unknown';
+    if (kind !== 'poison') deadUnexpected.push({ id, kind, error: `${d.error.name}: ${d.error.message}`, attemptsMade: d.attemptsMade });
+  }
+
+  let longCompleted = 0;
+  let longFirstAttempt = 0;
+  for (const [id, list] of completions) {
+    if (attempts.get(id)?.kind !== 'long') continue;
+    longCompleted++;
+    if (list.some((c) => c.attempt === 1)) longFirstAttempt++;
+  }
+
+  // Half-open: a fresh claim (a job started) or a fresh enqueue (acked) while the old connections hung.
+  const halfOpen: CheckResult['halfOpen'] = [];
+  for (const ev of h.harness) {
+    if (ev.e !== 'fault' || ev.kind !== 'proxy-halfopen' || !ev.ms) continue;
+    const from = ev.at + 1000;
+    const to = ev.at + ev.ms;
+    let first: number | undefined;
+    if (ev.target === 'producer') {
+      first = h.producer.find((p) => p.e === 'ack' && p.at > from && p.at < to)?.at;
+    } else if (ev.inst) {
+      const events = h.workers.get(ev.inst) ?? [];
+      const skew = (events.find((e) => e.e === 'hello') as Ev<'hello'> | undefined)?.skew ?? 0;
+      first = events.map((e) => (e.e === 'start' ? e.at - skew : undefined)).find((at) => at !== undefined && at > from && at < to);
+    }
+    halfOpen.push({ target: ev.target ?? '?', inst: ev.inst, ms: ev.ms, recoveredAfterMs: first === undefined ? undefined : first - ev.at });
+  }
+
+  const allStale = [...stale.entries()].flatMap(([inst, list]) => list.map((s) => ({ inst, ...s })));
+  const staleSettles = allStale.reduce((n, s) => n + s.n, 0);
+  const staleNoFault = allStale.filter((s) => !s.forced).map((s) => ({ inst: s.inst, at: s.at, n: s.n, stopping: s.stopping }));
+  return {
+    attempted: attempts.size,
+    acked: acked.size,
+    failedEnqueues,
+    completed: completions.size,
+    completions: [...completions.values()].reduce((n, l) => n + l.length, 0),
+    deadLettered: h.dead.size,
+    lost,
+    unexpected,
+    early,
+    duplicates,
+    duplicatesBy,
+    duplicateExamples,
+    crashAllowance: sigkills * h.concurrency,
+    staleSettles,
+    staleNoFault,
+    poisonBad,
+    deadUnexpected,
+    longFirstAttempt,
+    longCompleted,
+    workerCrashes: [...exits.values()].filter((e) => e.cause === 'unexpected').map((e) => `${e.inst} (code ${e.code}, signal ${e.signal})`),
+    leaseLostAborts,
+    halfOpen,
+    concurrencyExceeded,
+  };
+}
+
+function byJobNumber(a: string, b: string): number {
+  return Number(a.replace(/\D/g, '')) - Number(b.replace(/\D/g, '')) || a.localeCompare(b);
+}
+
+/** Merges the violations of many snapshots (first examples kept). */
+export function mergeViolations(into: SnapshotViolations, v: SnapshotViolations): void {
+  for (const key of Object.keys(v) as (keyof SnapshotViolations)[]) {
+    for (const id of v[key]) if (into[key].length < 50 && !into[key].includes(id)) into[key].push(id);
+  }
+}
+
+export function emptyViolations(): SnapshotViolations {
+  return { leaseless: [], unrecoverable: [], undercounted: [], multiPlaced: [], missingFromIds: [], staleIds: [] };
+}

@@ -1,0 +1,241 @@
+import type { Redis } from 'ioredis';
+import type { RedisServer } from '../../libs/redis-queue/src/testing/index.js';
+import type { WorkerSlot } from './cluster.js';
+import { PREFIX } from './jobs.js';
+import type { Journal } from './journal.js';
+import type { ChaosOptions, FaultKind } from './options.js';
+import type { FaultProxy } from './proxy.js';
+import { Random } from './random.js';
+
+export interface FaultCounts {
+  workerKills: number;
+  workerTerms: number;
+  redisRestarts: number;
+  clientKills: number;
+  pauses: number;
+  proxyResets: number;
+  blackholes: number;
+  halfOpens: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Injects the faults, in two seeded loops that run side by side: one kills and restarts worker
+ * processes (SIGKILL, now and then SIGTERM), the other breaks Redis and the network (kill -9 and restart
+ * on the same AOF, CLIENT KILL, CLIENT PAUSE, proxy resets, blackholes and half-open connections).
+ * Each loop draws from its own stream of the seed, so a seed replays the same decisions (their timing
+ * still depends on the machine).
+ */
+export class Nemesis {
+  readonly counts: FaultCounts = {
+    workerKills: 0,
+    workerTerms: 0,
+    redisRestarts: 0,
+    clientKills: 0,
+    pauses: 0,
+    proxyResets: 0,
+    blackholes: 0,
+    halfOpens: 0,
+  };
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Worker slots the process loop leaves alone (under a half-open fault, which is measured). */
+  private readonly protectedSlots = new Set<number>();
+  private halfOpenBusy = false;
+
+  constructor(
+    private readonly options: ChaosOptions,
+    private readonly slots: WorkerSlot[],
+    private readonly redis: RedisServer,
+    private readonly proxy: FaultProxy,
+    private readonly admin: Redis,
+    private readonly journal: Journal,
+    private readonly say: (line: string) => void,
+  ) {}
+
+  private on(kind: FaultKind): boolean {
+    return this.options.faults.has(kind);
+  }
+
+  /** Runs both loops until `until` (a fault in progress runs to its end). */
+  async run(until: number): Promise<void> {
+    await Promise.all([this.processLoop(until), this.infraLoop(until)]);
+    await this.settle();
+  }
+
+  /** Waits for restarts still in progress (bounded by the workers' own boot timeout). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((error: Error) => this.say(`  ! ${error.message}`));
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  }
+
+  private async processLoop(until: number): Promise<void> {
+    const kinds = (['sigkill', 'sigterm'] as const).filter((k) => this.on(k));
+    if (kinds.length === 0) return;
+    const r = new Random(this.options.seed, 2);
+    while (true) {
+      const wait = r.int(2500, 5000);
+      if (Date.now() + wait >= until) return;
+      await sleep(wait);
+      const kind = kinds.length === 2 ? (r.chance(0.8) ? 'sigkill' : 'sigterm') : kinds[0];
+      const up = this.slots.filter((s) => s.up && !this.protectedSlots.has(s.slot));
+      // Keep at least one worker running, so the run makes progress through every fault.
+      if (up.length < Math.min(2, this.slots.length)) continue;
+      const slot = r.pick(up);
+      const inst = slot.inst!;
+      this.journal.write({ e: 'fault', kind: kind === 'sigkill' ? 'worker-sigkill' : 'worker-sigterm', at: Date.now(), target: inst });
+      if (kind === 'sigkill') {
+        this.counts.workerKills++;
+        await slot.kill('SIGKILL');
+        const delay = r.int(300, 1500);
+        this.track(sleep(delay).then(() => slot.restart()));
+      } else {
+        this.counts.workerTerms++;
+        this.track(slot.kill('SIGTERM', this.options.shutdownMs + 10_000).then(() => slot.restart()));
+      }
+    }
+  }
+
+  private async infraLoop(until: number): Promise<void> {
+    const weights: Partial<Record<FaultKind, number>> = {};
+    const all: [FaultKind, number][] = [
+      ['redis', 14],
+      ['clientkill', 18],
+      ['pause', 14],
+      ['reset', 18],
+      ['blackhole', 22],
+      ['halfopen', 14],
+    ];
+    for (const [k, w] of all) if (this.on(k)) weights[k] = w;
+    if (Object.keys(weights).length === 0) return;
+    const r = new Random(this.options.seed, 3);
+    while (true) {
+      const wait = r.int(2500, 5500);
+      if (Date.now() + wait >= until) return;
+      await sleep(wait);
+      let kind = r.weighted(weights as Record<FaultKind, number>);
+      // Without AOF the point of the run is a Redis kill (the self-check): make sure one comes early.
+      if (!this.options.aof && weights.redis && this.counts.redisRestarts === 0) kind = 'redis';
+      try {
+        await this.inject(kind, r, until);
+      } catch (error) {
+        this.say(`  ! fault ${kind} failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** A proxy slot: a worker's (0..workers-1) or, now and then, the producer's (the last one). */
+  private proxySlot(r: Random): number {
+    return r.chance(0.2) ? this.slots.length : r.int(0, this.slots.length - 1);
+  }
+
+  private slotName(slot: number | undefined): string {
+    return slot === undefined ? 'all' : slot === this.slots.length ? 'producer' : `slot${slot}`;
+  }
+
+  private async inject(kind: FaultKind, r: Random, until: number): Promise<void> {
+    const at = Date.now();
+    switch (kind) {
+      case 'redis': {
+        const down = r.int(300, 3000);
+        this.journal.write({ e: 'fault', kind: 'redis-kill', at, ms: down });
+        await this.redis.kill('SIGKILL');
+        await sleep(down);
+        await this.restartRedis();
+        this.counts.redisRestarts++;
+        this.journal.write({ e: 'fault', kind: 'redis-up', at: Date.now(), ms: Date.now() - at });
+        return;
+      }
+      case 'clientkill': {
+        const mode = r.pick(['worker', 'idle', 'both', 'some', 'producer'] as const);
+        const list = String(await this.admin.client('LIST'));
+        const conns = list
+          .split('\n')
+          .map((line) => ({ id: /\bid=(\d+)/.exec(line)?.[1], name: /\bname=(\S*)/.exec(line)?.[1] ?? '' }))
+          .filter((c) => c.id !== undefined);
+        const targets = conns.filter((c) => {
+          const worker = c.name === `${PREFIX}:worker`;
+          const idle = c.name.startsWith(`${PREFIX}:idle:`);
+          if (mode === 'worker') return worker;
+          if (mode === 'idle') return idle;
+          if (mode === 'both') return worker || idle;
+          if (mode === 'some') return (worker || idle) && r.chance(0.5);
+          return c.name === `${PREFIX}:producer`;
+        });
+        let killed = 0;
+        for (const c of targets) killed += Number(await this.admin.client('KILL', 'ID', c.id!));
+        this.counts.clientKills += killed;
+        this.journal.write({ e: 'fault', kind: 'client-kill', at, target: mode, detail: `${killed} connection(s)` });
+        return;
+      }
+      case 'pause': {
+        const ms = r.int(1000, 4000);
+        const mode = r.chance(0.7) ? 'ALL' : 'WRITE';
+        this.journal.write({ e: 'fault', kind: 'client-pause', at, ms, target: mode });
+        await this.admin.call('CLIENT', 'PAUSE', String(ms), mode);
+        this.counts.pauses++;
+        await sleep(ms);
+        return;
+      }
+      case 'reset': {
+        const slot = r.chance(0.3) ? undefined : this.proxySlot(r);
+        const n = this.proxy.reset(slot);
+        this.counts.proxyResets++;
+        this.journal.write({ e: 'fault', kind: 'proxy-reset', at, target: this.slotName(slot), detail: `${n} connection(s)` });
+        return;
+      }
+      case 'blackhole': {
+        const slot = r.chance(0.3) ? undefined : this.proxySlot(r);
+        const ms = r.int(2000, 12_000);
+        const n = this.proxy.blackhole(slot);
+        this.counts.blackholes++;
+        this.journal.write({ e: 'fault', kind: 'proxy-blackhole', at, ms, target: this.slotName(slot), detail: `${n} connection(s)` });
+        await sleep(ms);
+        this.proxy.unblackhole(slot);
+        return;
+      }
+      case 'halfopen': {
+        // Long enough for a client to notice by its own timeouts (worker commands: 10 s) and reconnect;
+        // runs beside the other faults; its worker is not killed meanwhile, so its recovery is measured.
+        const ms = r.int(20_000, 28_000);
+        const slot = this.proxySlot(r);
+        if (this.halfOpenBusy || at + ms > until) return;
+        const worker = this.slots[slot];
+        if (worker && !worker.up) return;
+        this.halfOpenBusy = true;
+        if (worker) this.protectedSlots.add(slot);
+        const n = this.proxy.halfOpen(slot);
+        this.counts.halfOpens++;
+        this.journal.write({ e: 'fault', kind: 'proxy-halfopen', at, ms, target: this.slotName(slot), inst: worker?.inst, detail: `${n} connection(s)` });
+        this.track(
+          sleep(ms).then(() => {
+            this.proxy.resetZombies(slot);
+            this.protectedSlots.delete(slot);
+            this.halfOpenBusy = false;
+          }),
+        );
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Starts Redis again on its port and AOF; a failed start (port briefly busy) is retried. */
+  async restartRedis(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.redis.restart();
+        return;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(500);
+      }
+    }
+  }
+}
