@@ -162,12 +162,19 @@ describe('processing', () => {
     expect(seen.later).toBeUndefined();
   });
 
-  it('lets a jobId be used again once its job has completed', async () => {
-    await q.producer.enqueue('email', { to: 'first' }, { jobId: 'once' });
+  it('keeps a completed jobId taken for jobIdRetention, then lets it be used again', async () => {
+    const retaining = await startQueueApp([Handlers], { jobIdRetention: 400 });
+    await retaining.producer.enqueue('email', { to: 'first' }, { jobId: 'once' });
     await waitFor(() => seen.email?.length === 1, 5000, 'the first job');
-    await waitFor(async () => (await q.inspector.counts('email')).active === 0, 5000, 'its ack');
-    await q.producer.enqueue('email', { to: 'second' }, { jobId: 'once' });
+    await waitFor(async () => (await retaining.inspector.counts('email')).active === 0, 5000, 'its ack');
+    // A producer retrying within the window (say after a timeout) does not run the job again...
+    expect(await retaining.producer.enqueue('email', { to: 'retry' }, { jobId: 'once' })).toBe('once');
+    expect(await retaining.inspector.counts('email')).toMatchObject({ ready: 0, active: 0 });
+    // ...and after it, the id is free.
+    await sleep(500);
+    await retaining.producer.enqueue('email', { to: 'second' }, { jobId: 'once' });
     await waitFor(() => seen.email?.length === 2, 5000, 'the second job');
     expect(seen.email.map((s) => s.payload)).toEqual([{ to: 'first' }, { to: 'second' }]);
+    await retaining.close();
   });
 });

@@ -15,6 +15,7 @@ describe('resolveOptions', () => {
       validation: true,
       validatorOptions: { forbidUnknownValues: true },
       logPayloads: false,
+      jobIdRetention: 3_600_000,
       checkRedisConfig: true,
     });
   });

@@ -4,6 +4,7 @@ import {
   assertConnection,
   assertPrefix,
   BackoffOptions,
+  DEFAULT_JOB_ID_RETENTION,
   DEFAULT_MAX_PAYLOAD_BYTES,
   describe,
   InvalidOptionError,
@@ -41,6 +42,12 @@ export interface RedisQueueModuleOptions {
   validatorOptions?: ValidatorOptions;
   /** Include payloads in failure logs. Job data is kept out of logs by default. Default: `false`. */
   logPayloads?: boolean;
+  /**
+   * ms a caller-chosen `jobId` stays taken after its job completed, so that a producer retrying an
+   * enqueue (say after a timeout) cannot run the job again. Set by the app that runs the handlers.
+   * Default: 3600000 (1 hour); 0: the id is free as soon as the job completes.
+   */
+  jobIdRetention?: number;
   /** At startup, warn when Redis may drop jobs (eviction policy, persistence off). Default: `true`. */
   checkRedisConfig?: boolean;
   /**
@@ -64,6 +71,7 @@ export interface ResolvedRedisQueueOptions {
   validation: boolean;
   validatorOptions: ValidatorOptions;
   logPayloads: boolean;
+  jobIdRetention: number;
   checkRedisConfig: boolean;
   waitForReplicas?: Required<ReplicationOptions>;
 }
@@ -82,6 +90,7 @@ const KNOWN = [
   'validation',
   'validatorOptions',
   'logPayloads',
+  'jobIdRetention',
   'checkRedisConfig',
   'waitForReplicas',
 ];
@@ -112,6 +121,7 @@ export function resolveOptions(options: unknown): ResolvedRedisQueueOptions {
     validation: bool(o.validation, 'validation', true),
     validatorOptions: { forbidUnknownValues: true, ...validatorOptions },
     logPayloads: bool(o.logPayloads, 'logPayloads', false),
+    jobIdRetention: ms(o.jobIdRetention, 'jobIdRetention', DEFAULT_JOB_ID_RETENTION, 0, 30 * 24 * 3_600_000),
     checkRedisConfig: bool(o.checkRedisConfig, 'checkRedisConfig', true),
     waitForReplicas: o.waitForReplicas === undefined ? undefined : replication(o.waitForReplicas, o.commandTimeout),
   };
@@ -131,9 +141,8 @@ export function bool(value: unknown, field: string, fallback: boolean): boolean 
   return value;
 }
 
-export function ms(value: unknown, field: string, fallback: number, min: number): number {
+export function ms(value: unknown, field: string, fallback: number, min: number, max = 24 * 3_600_000): number {
   if (value === undefined) return fallback;
-  const max = 24 * 3_600_000;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
     throw new InvalidOptionError(field, `must be a number of ms from ${min} to ${max} (got ${describe(value)})`);
   }

@@ -57,6 +57,7 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
           },
           logger: this.logger,
           logPayloads: this.options.logPayloads,
+          jobIdRetention: this.options.jobIdRetention,
         }),
     );
     for (const worker of this.workers) worker.start();

@@ -17,8 +17,10 @@ export interface QueueKeys {
   readonly dead: string;
   /** ZSET of dead job ids scored by the time they died. */
   readonly deadIndex: string;
-  /** SET of caller-chosen job ids present in the queue (idempotent enqueue). */
+  /** SET of caller-chosen job ids taken: in the queue, or completed within the retention window. */
   readonly ids: string;
+  /** ZSET of caller-chosen ids of completed jobs, scored by when they are free again. */
+  readonly retainedIds: string;
   /** STRING counter of generated job ids. */
   readonly seq: string;
   /** STRING counter of claims (the fencing tokens). */
@@ -59,6 +61,7 @@ export function queueKeys(prefix: string, queue: string): QueueKeys {
     dead: `${base}dead`,
     deadIndex: `${base}dead-index`,
     ids: `${base}ids`,
+    retainedIds: `${base}retained-ids`,
     seq: `${base}seq`,
     claims: `${base}claims`,
     wake: `${base}wake`,

@@ -17,8 +17,8 @@ export interface ScriptCommands {
 export type ScriptedClient = RedisClient & ScriptCommands;
 
 const SCRIPTS: ReadonlyArray<{ command: keyof ScriptCommands; file: string; keys: number }> = [
-  { command: 'rqEnqueue', file: 'enqueue.lua', keys: 5 },
-  { command: 'rqClaim', file: 'claim.lua', keys: 10 },
+  { command: 'rqEnqueue', file: 'enqueue.lua', keys: 6 },
+  { command: 'rqClaim', file: 'claim.lua', keys: 11 },
   { command: 'rqRenew', file: 'renew.lua', keys: 1 },
   { command: 'rqRelease', file: 'release.lua', keys: 5 },
 ];
@@ -46,7 +46,7 @@ export function withScripts(client: RedisClient): ScriptedClient {
 
 /** KEYS of each script, in the order its header declares. */
 export const scriptKeys = {
-  enqueue: (k: QueueKeys): string[] => [k.ready, k.delayed, k.ids, k.seq, k.wake],
+  enqueue: (k: QueueKeys): string[] => [k.ready, k.delayed, k.ids, k.seq, k.wake, k.retainedIds],
   claim: (k: QueueKeys): string[] => [
     k.ready,
     k.delayed,
@@ -58,6 +58,7 @@ export const scriptKeys = {
     k.ids,
     k.claims,
     k.wake,
+    k.retainedIds,
   ],
   renew: (k: QueueKeys): string[] => [k.lease],
   release: (k: QueueKeys): string[] => [k.ready, k.active, k.lease, k.batches, k.wake],

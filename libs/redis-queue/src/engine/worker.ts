@@ -32,6 +32,11 @@ export interface WorkerSettings {
   idleBlockSeconds?: number;
   /** Most jobs claimed in one round trip. Default: 1000. */
   maxBatch?: number;
+  /**
+   * ms a caller-chosen jobId stays taken after its job completed, so that a producer retrying an enqueue
+   * cannot run the job again. Default: 3600000 (1 hour); 0: free at once.
+   */
+  jobIdRetention?: number;
 }
 
 /** One delivery of a job: the handler's JobContext, plus what the worker tracks about it. */
@@ -82,6 +87,7 @@ class Delivery extends JobContext {
 }
 
 const MAX_STACK = 8192;
+export const DEFAULT_JOB_ID_RETENTION = 3_600_000;
 
 /**
  * The claim/settle loop of one queue: claims ready jobs in batches under a lease, runs them with bounded
@@ -232,6 +238,7 @@ export class QueueWorker {
         ...this.claimKeys,
         this.settings.leaseMs,
         count,
+        this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION,
         ...groupAcks(acks),
         retries.length / 2,
         ...retries,

@@ -1,8 +1,8 @@
 -- One round trip of a worker loop: settle finished deliveries, recover expired claims, promote due
 -- delayed jobs, then claim up to N ready jobs under one new lease.
 -- KEYS: 1 ready, 2 delayed, 3 active, 4 lease, 5 batches, 6 dead, 7 dead index, 8 ids, 9 claim counter,
---       10 wake
--- ARGV: 1 lease ms, 2 claim count N (0: settle only),
+--       10 wake, 11 retained ids
+-- ARGV: 1 lease ms, 2 claim count N (0: settle only), 3 ms a completed job's caller-chosen id stays taken,
 --       then G claims with acknowledgements, each as: token, count K, K job ids,
 --       then R, R pairs (delivery, retry delay ms),
 --       then D, D triples (delivery, attempts made to record (-1: keep the record as is), error JSON)
@@ -12,6 +12,8 @@
 -- longer owns the job (lease lost, job recovered or claimed again) changes nothing.
 local leaseMs = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
+local retainMs = tonumber(ARGV[3])
+local retained = KEYS[11]
 local ready, delayed, active, lease, batches = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local dead, deadIndex, ids = KEYS[6], KEYS[7], KEYS[8]
 -- A claim token is a counter plus the microseconds of the clock: after a Redis crash loses the last
@@ -19,7 +21,7 @@ local dead, deadIndex, ids = KEYS[6], KEYS[7], KEYS[8]
 local now, micros = nowMs()
 local stale = 0
 local settled = {}
-local a = 3
+local a = 4
 
 -- Acknowledgements, grouped by claim: drop the jobs entirely.
 local groups = tonumber(ARGV[a])
@@ -44,7 +46,24 @@ for _ = 1, groups do
   stale = stale + n - #done
   if #done > 0 then settled[token] = (settled[token] or 0) + #done end
   bulk('HDEL', active, done)
-  bulk('SREM', ids, customIds)
+  if retainMs > 0 then
+    -- The id stays taken for a while, so that a producer retrying an enqueue cannot run the job again.
+    local scored = {}
+    for i = 1, #customIds do
+      scored[#scored + 1] = now + retainMs
+      scored[#scored + 1] = customIds[i]
+    end
+    bulk('ZADD', retained, scored)
+  else
+    bulk('SREM', ids, customIds)
+  end
+end
+
+-- Completed jobs' ids whose retention window has passed are free again.
+local free = redis.call('ZRANGEBYSCORE', retained, '-inf', now, 'LIMIT', 0, 100)
+if #free > 0 then
+  bulk('SREM', ids, free)
+  bulk('ZREM', retained, free)
 end
 
 -- Retries and dead letters: take the job out of active if this delivery still owns it.

@@ -1,9 +1,11 @@
 -- Stores jobs: ready ones at the tail of the ready list, delayed ones in the delayed set scored by due time.
--- KEYS: 1 ready, 2 delayed, 3 ids (caller-chosen ids present in the queue), 4 seq (id counter), 5 wake
+-- KEYS: 1 ready, 2 delayed, 3 ids (caller-chosen ids taken), 4 seq (id counter), 5 wake,
+--       6 retained ids (ids of completed jobs, scored by when they are free again)
 -- ARGV: 1 job count N, 2 how many of them need a generated id, then N triples:
 --       caller id ('' = generate), delay ms (<= 0: ready now), tail (options SEP traceId SEP payload)
 -- Returns: { first generated id (0 if none), 0-based indexes of caller ids that already existed... }
--- Invariant: a caller-chosen id is stored at most once while it is in ready, delayed, active or dead.
+-- Invariant: a caller-chosen id is stored at most once while it is in ready, delayed, active or dead,
+-- and for the retention window after its job completed.
 local n = tonumber(ARGV[1])
 local generate = tonumber(ARGV[2])
 local now = nowMs()
@@ -24,8 +26,13 @@ for i = 0, n - 1 do
     seq = seq + 1
     id = fmt(seq)
   elseif redis.call('SADD', KEYS[3], id) == 0 then
-    result[#result + 1] = i
-    id = nil
+    local freeAt = redis.call('ZSCORE', KEYS[6], id)
+    if freeAt and tonumber(freeAt) <= now then
+      redis.call('ZREM', KEYS[6], id) -- its job completed and the retention window has passed
+    else
+      result[#result + 1] = i
+      id = nil
+    end
   end
   if id then
     local record = id .. prefix .. ARGV[a + 2]
