@@ -15,11 +15,11 @@ export const messages = {
     `Invalid payload for queue "${queue}" (${type}): ${problems}. Nothing was stored.`,
   invalidPayloadForHandler: (type: string, problems: string) => `Payload is not a valid ${type}: ${problems}`,
   payloadNotObject: (type: string, got: string) => `Payload is not a valid ${type}: expected an object, got ${got}`,
-  evictionPolicy: (policy: string) =>
-    `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queue keys and lose jobs. ` +
+  evictionPolicy: (policy: string, where = '') =>
+    `Redis${where} maxmemory-policy is "${policy}": under memory pressure Redis may evict queue keys and lose jobs. ` +
     'Set maxmemory-policy to noeviction for queues.',
-  noPersistence: () =>
-    'Redis persistence is off (no AOF, no RDB saves): a Redis restart loses every job. Turn on appendonly yes ' +
+  noPersistence: (where = '') =>
+    `Redis${where} persistence is off (no AOF, no RDB saves): a Redis restart loses every job. Turn on appendonly yes ` +
     '(appendfsync everysec) for queues that must survive restarts.',
   configUnreadable: (reason: string) => `Could not read the Redis configuration to check durability settings: ${reason}`,
 };

@@ -26,6 +26,10 @@ export interface BulkJob<T = unknown> {
   options?: EnqueueOptions;
 }
 
+/** Errors meaning Redis could not be reached or was failing over: the outcome of the call is unknown. */
+const UNAVAILABLE =
+  /timed out|Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|max retries|Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|Cluster isn't ready|All sentinels are unreachable|READONLY/i;
+
 interface PreparedJob {
   jobId: string;
   delayMs: number;
@@ -122,7 +126,7 @@ export class JobProducer {
 
   private wrap(error: Error, queue: string, partial: string): Error {
     if (error instanceof RedisUnavailableError || error instanceof ReplicationTimeoutError) return error;
-    if (/timed out|Stream isn't writeable|Connection is closed|ECONNREFUSED|max retries/i.test(error.message)) {
+    if (UNAVAILABLE.test(error.message)) {
       return new RedisUnavailableError(
         `enqueue to "${queue}": Redis did not confirm within ${this.timeout} ms (${error.message})${partial}; ` +
           'the job may or may not be stored, so retry with the same jobId to stay idempotent',

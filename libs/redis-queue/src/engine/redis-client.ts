@@ -118,6 +118,8 @@ export function createClient(connection: RedisConnection, settings: ClientSettin
   } else if (isClusterConnection(connection)) {
     const { enableOfflineQueue, maxRetriesPerRequest, commandTimeout, ...perNode } = overrides;
     client = new Cluster(connection.cluster, {
+      // During a failover, wait a moment for the slot map to settle instead of failing on MOVED at once.
+      retryDelayOnMoved: 100,
       ...connection.options,
       enableOfflineQueue,
       clusterRetryStrategy: retryStrategy,
@@ -141,7 +143,15 @@ function watchOutages(client: RedisClient, settings: ClientSettings): void {
       );
     }
   });
+  // A cluster client reports its nodes' failures as 'node error' (the node's address comes with it).
+  const nodesDown = new Set<string>();
+  client.on('node error', (error: Error, node: string) => {
+    if (nodesDown.has(node)) return;
+    nodesDown.add(node);
+    settings.logger.warn(`Redis cluster node ${node} failing (${settings.name}): ${error.message}; the client reroutes`);
+  });
   client.on('ready', () => {
+    nodesDown.clear();
     if (downSince !== undefined) {
       settings.logger.log(`Redis connection restored (${settings.name}) after ${Date.now() - downSince} ms`);
     }
