@@ -136,34 +136,45 @@ export function recordId(record: string): string {
 
 /** Decodes a record from Redis; any damage is a MalformedJobError naming what is wrong. */
 export function decodeRecord(record: string): DecodedJob {
-  const cut: number[] = [];
-  let from = 0;
-  for (let i = 0; i < 5; i++) {
-    const at = record.indexOf(SEP, from);
-    if (at < 0) throw new MalformedJobError(`malformed job record: expected 6 fields, found ${i + 1}`);
-    cut.push(at);
-    from = at + 1;
+  // Hot path (once per job): no intermediate arrays, no regexes, only the slices that are kept.
+  const c0 = record.indexOf(SEP);
+  const c1 = c0 < 0 ? -1 : record.indexOf(SEP, c0 + 1);
+  const c2 = c1 < 0 ? -1 : record.indexOf(SEP, c1 + 1);
+  const c3 = c2 < 0 ? -1 : record.indexOf(SEP, c2 + 1);
+  const c4 = c3 < 0 ? -1 : record.indexOf(SEP, c3 + 1);
+  if (c4 < 0) {
+    const found = [c0, c1, c2, c3].filter((c) => c >= 0).length + 1;
+    throw new MalformedJobError(`malformed job record: expected 6 fields, found ${found}`);
   }
-  const id = record.slice(0, cut[0]);
-  const attemptsText = record.slice(cut[0] + 1, cut[1]);
-  const enqueuedText = record.slice(cut[1] + 1, cut[2]);
-  const optsText = record.slice(cut[2] + 1, cut[3]);
-  const traceId = record.slice(cut[3] + 1, cut[4]);
-  const payloadText = record.slice(cut[4] + 1);
-  if (!/^\d{1,9}$/.test(attemptsText)) {
-    throw new MalformedJobError(`malformed job record: attempts made is ${describe(attemptsText)}, not a count`);
+  const attemptsMade = digits(record, c0 + 1, c1, 9);
+  if (attemptsMade < 0) {
+    throw new MalformedJobError(`malformed job record: attempts made is ${describe(record.slice(c0 + 1, c1))}, not a count`);
   }
-  if (!/^\d{1,15}$/.test(enqueuedText)) {
-    throw new MalformedJobError(`malformed job record: enqueued-at is ${describe(enqueuedText)}, not a timestamp`);
+  const enqueuedAt = digits(record, c1 + 1, c2, 15);
+  if (enqueuedAt < 0) {
+    throw new MalformedJobError(`malformed job record: enqueued-at is ${describe(record.slice(c1 + 1, c2))}, not a timestamp`);
   }
+  const id = record.slice(0, c0);
   return {
     id,
-    attemptsMade: Number(attemptsText),
-    enqueuedAt: Number(enqueuedText),
-    options: optsText === '' ? {} : decodeOptions(optsText),
-    traceId: traceId === '' ? id : traceId,
-    payload: decodeJson(payloadText, 'payload'),
+    attemptsMade,
+    enqueuedAt,
+    options: c3 === c2 + 1 ? {} : decodeOptions(record.slice(c2 + 1, c3)),
+    traceId: c4 === c3 + 1 ? id : record.slice(c3 + 1, c4),
+    payload: decodeJson(record.slice(c4 + 1), 'payload'),
   };
+}
+
+/** The decimal number in text[from, to), 1 to `max` digits; -1 if it is not one. */
+function digits(text: string, from: number, to: number, max: number): number {
+  if (to <= from || to - from > max) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 function decodeOptions(text: string): StoredJobOptions {

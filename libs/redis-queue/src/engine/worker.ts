@@ -226,7 +226,7 @@ export class QueueWorker {
   }
 
   /** One claim round trip carrying every pending settle; undefined when it failed (and was backed off). */
-  private async claim(count: number): Promise<{ token: string; list: string[]; members: string[] } | undefined> {
+  private async claim(count: number): Promise<{ token: string; list: string[]; readonly members: string[] } | undefined> {
     const acks = this.acks;
     const retries = this.retries;
     const deads = this.deads;
@@ -254,7 +254,14 @@ export class QueueWorker {
         );
       }
       const list = reply.slice(3) as string[];
-      return { token, list, members: list.map((r) => `${token}:${recordId(r)}`) };
+      // Members are needed only when claimed jobs go straight back (shutdown): built then, not per claim.
+      return {
+        token,
+        list,
+        get members() {
+          return list.map((r) => `${token}:${recordId(r)}`);
+        },
+      };
     } catch (error) {
       // Settles are idempotent (fenced by lease member): keep them for the next round trip.
       this.acks = acks.concat(this.acks);
@@ -309,12 +316,16 @@ export class QueueWorker {
 
   private finish(delivery: Delivery, error: unknown, failed: boolean): void {
     this.running.delete(delivery.member);
+    if (!failed && !delivery.abandoned) {
+      // The hot path: no message to build.
+      this.acks.push(delivery);
+      this.wakeup.notifySoon();
+      return;
+    }
     const { job } = delivery;
     const label = `Queue "${this.queue}": job ${job.id} (trace ${job.traceId})`;
     if (delivery.abandoned) {
       this.settings.logger.warn(`${label} finished after its delivery was abandoned (lease lost or released); outcome dropped`);
-    } else if (!failed) {
-      this.acks.push(delivery);
     } else {
       const message = error instanceof Error ? error.message : String(error);
       const payload = this.settings.logPayloads ? ` payload=${JSON.stringify(job.payload)}` : '';

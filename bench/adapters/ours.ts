@@ -1,0 +1,105 @@
+import { Redis } from 'ioredis';
+import {
+  BulkJob,
+  closeClient,
+  consoleLogger,
+  createClient,
+  JobProducer,
+  QueueInspector,
+  QueueLogger,
+  QueueWorker,
+  whenReady,
+} from '../../libs/redis-queue/src/engine/index.js';
+import { createPayloadTransformer, validateForEnqueue } from '../../libs/redis-queue/src/payload.validator.js';
+import { EmailJob, WelcomeEmail } from '../payload.js';
+import { AdapterOptions, BenchJob, JobHandler, ProducerAdapter, QUEUE, WorkerAdapter } from './adapter.js';
+
+export const OURS_PREFIX = 'rq';
+/** What one `inFlight()` poll sends: QueueInspector.counts (the public view, not raw keys, which may change). */
+export const OURS_POLL_COMMANDS = { llen: 1, zcard: 1, hlen: 2 };
+export const OURS_SETTINGS = 'engine QueueWorker/JobProducer, leaseMs 30000, maxBatch 1000 and idleBlockSeconds 5 (defaults)';
+export const OURS_VALIDATION =
+  'validation as the Nest layer does it: validateForEnqueue on each class instance before enqueueMany, createPayloadTransformer (plainToInstance + validate) before the handler';
+/** What the Nest layer passes to class-validator by default. */
+const VALIDATOR_OPTIONS = { forbidUnknownValues: true };
+/** Per call of `enqueueMany`; the engine splits each call into script calls of 1000 and pipelines them. */
+const BULK_CALL = 100_000;
+
+const quietLogger: QueueLogger = { ...consoleLogger, log: () => undefined };
+
+export async function oursProducer(options: AdapterOptions): Promise<ProducerAdapter> {
+  const client = createClient(options.url, { role: 'producer', name: 'bench-producer', commandTimeout: 60_000, logger: quietLogger });
+  await whenReady(client, 10_000, 'bench producer');
+  const producer = new JobProducer({ client, prefix: OURS_PREFIX, timeout: 60_000 });
+  const validate = async (payload: unknown, queue = QUEUE): Promise<void> => {
+    if (options.validate) await validateForEnqueue(queue, payload, VALIDATOR_OPTIONS);
+  };
+  return {
+    bulkCall: `JobProducer.enqueueMany, up to ${BULK_CALL} jobs per call (one Lua call per 1000, pipelined)`,
+    async enqueueBulk(jobs: ReadonlyArray<BenchJob>, queue = QUEUE): Promise<void> {
+      for (let start = 0; start < jobs.length; start += BULK_CALL) {
+        const items: BulkJob[] = [];
+        for (let i = start; i < Math.min(jobs.length, start + BULK_CALL); i++) {
+          const job = jobs[i];
+          const payload = options.validate && !(job.payload instanceof WelcomeEmail) ? WelcomeEmail.from(job.payload) : job.payload;
+          // The Nest QueueProducer validates each item in turn before storing any: do the same.
+          await validate(payload, queue);
+          items.push(job.delayMs ? { payload, options: { delay: job.delayMs } } : { payload });
+        }
+        await producer.enqueueMany(queue, items);
+      }
+    },
+    async enqueueOne(payload: EmailJob): Promise<void> {
+      const job = options.validate ? WelcomeEmail.from(payload) : payload;
+      await validate(job);
+      await producer.enqueue(QUEUE, job);
+    },
+    close: () => closeClient(client),
+  };
+}
+
+export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter> {
+  const poll = new Redis(options.url, { connectionName: 'bench-poll' });
+  const inspector = new QueueInspector(poll, OURS_PREFIX);
+  const transform = createPayloadTransformer(WelcomeEmail, VALIDATOR_OPTIONS);
+  let running: { worker: QueueWorker; client: ReturnType<typeof createClient> } | undefined;
+  let current = QUEUE;
+  return {
+    pollCommands: OURS_POLL_COMMANDS,
+    async start(concurrency: number, handler: JobHandler, queue = QUEUE): Promise<void> {
+      current = queue;
+      const mk = (role: 'worker' | 'blocking', name: string) =>
+        createClient(options.url, { role, name, commandTimeout: 30_000, logger: quietLogger });
+      const client = mk('worker', 'bench-worker');
+      await whenReady(client, 10_000, 'bench worker');
+      const worker = new QueueWorker({
+        queue,
+        prefix: OURS_PREFIX,
+        client,
+        blockingClient: mk('blocking', 'bench-blocking'),
+        concurrency,
+        leaseMs: 30_000,
+        defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },
+        logger: quietLogger,
+        process: options.validate
+          ? async (payload: unknown) => handler((await transform(payload)) as WelcomeEmail)
+          : (payload: unknown) => handler(payload as EmailJob),
+      });
+      worker.start();
+      running = { worker, client };
+    },
+    async stop(): Promise<void> {
+      if (!running) return;
+      await running.worker.stop(5000);
+      await closeClient(running.client);
+      running = undefined;
+    },
+    inFlight: async () => {
+      const counts = await inspector.counts(current);
+      return counts.ready + counts.active;
+    },
+    close: async () => {
+      poll.disconnect();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// One library's worker, in a process of its own (the benchmark's "one worker process"). The main process
+// drives it over IPC: start a worker at a concurrency in a mode, wait for its report, stop it.
+import { monitorEventLoopDelay } from 'perf_hooks';
+import { createWorker, LibraryId, WorkerAdapter } from './adapters/index.js';
+import { EmailJob, monoMs } from './payload.js';
+import type { ChildReport, ChildRequest } from './protocol.js';
+
+const lib = process.env.BENCH_LIB as LibraryId;
+const url = process.env.BENCH_REDIS_URL as string;
+const validate = process.env.BENCH_VALIDATE === '1';
+
+const send = (message: ChildReport) => process.send?.(message);
+// The benchmark owns this process: when it goes away, so do we.
+process.on('disconnect', () => process.exit(0));
+
+const adapter: WorkerAdapter = await createWorker(lib, { url, validate });
+
+async function start(request: Extract<ChildRequest, { type: 'start' }>): Promise<void> {
+  const { id, mode, expect, concurrency, queue } = request;
+  let handled = 0;
+  let firstStart = 0;
+  const samples: number[] = [];
+  let reported = false;
+  const lag = mode === 'latency' ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+  lag?.enable();
+  const finish = async () => {
+    if (reported) return;
+    reported = true;
+    // Every job has started; now wait until Redis holds none of them claimed-but-unacknowledged. Polls
+    // are one command each and are reported, so the harness can take them out of the command counts.
+    let polls = 0;
+    if (process.env.BENCH_DEBUG) console.error(`[child ${lib}] ${mode}: finish starts`);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      polls++;
+      const left = await adapter.inFlight();
+      if (left === 0) break;
+      if (process.env.BENCH_DEBUG && polls % 1000 === 0) console.error(`[child ${lib}] ${mode}: ${left} still in flight`);
+    }
+    const end = monoMs();
+    lag?.disable();
+    if (process.env.BENCH_DEBUG) console.error(`[child ${lib}] ${mode}: finish after ${polls} polls`);
+    send({ type: 'done', id, handled, firstStart, end, polls, samples, loopDelayP99: lag ? lag.percentile(99) / 1e6 : undefined });
+  };
+  const handler = async (payload: EmailJob): Promise<void> => {
+    const now = mode === 'delayed' ? Date.now() : monoMs();
+    if (handled === 0) firstStart = mode === 'delayed' ? monoMs() : now;
+    handled++;
+    if (mode === 'latency' && payload.w !== 1) samples.push(now - (payload.t ?? 0));
+    else if (mode === 'delayed') samples.push(now - (payload.d ?? 0));
+    if (handled === expect) {
+      setImmediate(() => finish().catch((error: Error) => send({ type: 'error', id, message: `end-of-run poll: ${error.stack ?? error.message}` })));
+    }
+  };
+  if (process.env.BENCH_DEBUG) {
+    const timer = setInterval(() => console.error(`[child ${lib}] ${mode}: ${handled}/${expect} handled`), 1000);
+    timer.unref();
+  }
+  await adapter.start(concurrency, handler, queue);
+  send({ type: 'started', id });
+}
+
+process.on('message', (message: ChildRequest) => {
+  const run = async (): Promise<void> => {
+    switch (message.type) {
+      case 'start':
+        return start(message);
+      case 'stop':
+        await adapter.stop();
+        send({ type: 'stopped', id: message.id });
+        return;
+      case 'exit':
+        await adapter.stop();
+        await adapter.close();
+        process.exit(0);
+    }
+  };
+  run().catch((error: Error) => send({ type: 'error', id: 'id' in message ? message.id : 0, message: error.stack ?? error.message }));
+});
+
+send({ type: 'ready', id: 0 });
