@@ -5,6 +5,9 @@ import { describe } from './describe.js';
 /** Separates the fields of a job record. JSON never contains it raw, and ids may not contain it. */
 export const SEP = '\x1f';
 
+/** Separates records (or ids) packed into one script argument; like SEP, never raw in JSON or ids. */
+export const RS = '\x1e';
+
 /** Default cap on a payload's JSON size: 512 KiB. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
 export const MAX_ID_LENGTH = 200;

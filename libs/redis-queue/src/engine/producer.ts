@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, encodeTail } from './codec.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, encodeTail, RS } from './codec.js';
 import { RedisUnavailableError } from './errors.js';
 import { EnqueueOptions, parseEnqueueOptions } from './job-options.js';
 import { assertQueueName, queueKeys, QueueKeys } from './keys.js';
@@ -106,13 +106,26 @@ export class JobProducer {
   }
 
   private async store(keys: string[], jobs: PreparedJob[]): Promise<string[]> {
-    const args: (string | number)[] = [...keys, jobs.length, 0];
+    // Packed: one argument each for the tails, the caller ids and the delays, instead of three per job.
+    const tails = new Array<string>(jobs.length);
     let generate = 0;
-    for (const job of jobs) {
+    let anyCallerId = false;
+    let anyDelay = false;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i];
+      tails[i] = job.tail;
       if (job.jobId === '') generate++;
-      args.push(job.jobId, job.delayMs, job.tail);
+      else anyCallerId = true;
+      if (job.delayMs > 0) anyDelay = true;
     }
-    args[keys.length + 1] = generate;
+    const args = [
+      ...keys,
+      jobs.length,
+      generate,
+      tails.join(RS),
+      anyCallerId ? jobs.map((job) => job.jobId).join(RS) : '',
+      anyDelay ? jobs.map((job) => job.delayMs).join(',') : '',
+    ];
     const [first] = await this.client.rqEnqueue(...args);
     const replication = this.settings.replication;
     if (replication) {
