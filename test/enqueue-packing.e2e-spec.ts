@@ -14,6 +14,7 @@ describe('enqueueMany packs a batch into a few arguments', () => {
       payload: fc.jsonValue().filter((v) => !hasProtoKey(v)),
       jobId: fc.option(fc.stringMatching(/^[a-z][a-z0-9:._-]{0,20}$/), { nil: undefined }),
       delay: fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: undefined }),
+      // eslint-disable-next-line no-control-regex
       traceId: fc.option(fc.string({ minLength: 1, maxLength: 20 }).filter((t) => !/[\x00-\x1f\x7f{}]/.test(t)), { nil: undefined }),
     });
     await fc.assert(
