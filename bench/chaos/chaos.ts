@@ -4,8 +4,10 @@
 // bounded time; heals, drains, probes every worker; then checks the history as Jepsen's queue checker
 // does (lost, unexpected, duplicates with their causes, early delayed jobs, Redis invariants). Prints a
 // summary and, as its last line, one JSON object; exits 1 when an invariant fails. See bench/chaos/README.md.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { createHash } from 'crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { join, relative, resolve } from 'path';
+import { fileURLToPath } from 'url';
 import { Redis } from 'ioredis';
 import {
   closeClient,
@@ -14,6 +16,7 @@ import {
   JobProducer,
   QueueCounts,
   QueueInspector,
+  withScripts,
 } from '../../libs/redis-queue/src/engine/index.js';
 import { RedisServer } from '../../libs/redis-queue/src/testing/index.js';
 import { check, CheckResult, emptyViolations, mergeViolations } from './checker.js';
@@ -22,6 +25,7 @@ import { PREFIX, QUEUE } from './jobs.js';
 import { Journal, JournalEvent, readJournal, workerJournals } from './journal.js';
 import { Nemesis } from './nemesis.js';
 import { ChaosOptions, parseOptions } from './options.js';
+import { forgetRedis, pruneRuns, recordRedis, sweepOrphans } from './orphans.js';
 import { FaultProxy } from './proxy.js';
 import { Random } from './random.js';
 import { countViolations, leftovers, snapshot, SnapshotViolations, violations } from './redis-state.js';
@@ -42,20 +46,31 @@ try {
 const startedAt = Date.now();
 const stamp = new Date(startedAt).toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const dir = resolve(options.dir ?? join('.chaos', `${stamp}-seed${options.seed}`));
-mkdirSync(join(dir, 'redis'), { recursive: true });
+const redisDir = join(dir, 'redis');
+mkdirSync(redisDir, { recursive: true });
 const journal = new Journal(join(dir, 'harness.jsonl'));
 
 let redis: RedisServer | undefined;
 let proxy: FaultProxy | undefined;
 let interrupted = false;
+/** libraryFingerprint() when the run started. */
+let library: string | undefined;
 
-/** Ctrl-C, a kill from CI or a test timeout: nothing this run started may outlive it. */
+/**
+ * Ctrl-C, a kill from CI or a test timeout: nothing this run started may outlive it. Every child gets
+ * SIGKILL at once (redis-server included, by the testing helper's exit hook); a second signal while
+ * that happens changes nothing (the default action would exit without those hooks).
+ */
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (interrupted) return;
     interrupted = true;
     console.error(`\nchaos: ${signal}: stopping every process this run started`);
     killAllChildren();
-    void (redis?.kill('SIGKILL') ?? Promise.resolve()).finally(() => process.exit(130));
+    void (redis?.kill('SIGKILL') ?? Promise.resolve()).finally(() => {
+      forgetRedis(redisDir);
+      process.exit(130);
+    });
   });
 }
 process.once('exit', () => killAllChildren());
@@ -70,17 +85,26 @@ async function main(): Promise<number> {
   );
   say(`chaos: journals in ${relative(process.cwd(), dir) || dir}`);
 
+  pruneRuns('.chaos', 10);
+  const orphans = sweepOrphans();
+  if (orphans > 0) say(`chaos: stopped ${orphans} redis-server(s) left running by an earlier run that was killed`);
   redis = await RedisServer.start({
     appendonly: options.aof,
-    dir: join(dir, 'redis'),
+    dir: redisDir,
     args: ['--maxmemory-policy', 'noeviction', '--appendfsync', 'everysec'],
   });
+  const server = redis;
+  recordRedis(redisDir, server.pid, server.port);
   const admin = new Redis(redis.port, '127.0.0.1', {
     connectionName: 'chaos-harness',
     maxRetriesPerRequest: 2,
     retryStrategy: () => 200,
   });
   admin.on('error', () => undefined);
+  // The library's Lua scripts are read on first use: read them now, so that the probes at the end run
+  // the scripts this run started with (see libraryFingerprint for edits during a run).
+  withScripts(admin);
+  library = libraryFingerprint();
   const [, aofSetting] = (await admin.config('GET', 'appendonly')) as string[];
   const [, policy] = (await admin.config('GET', 'maxmemory-policy')) as string[];
   phase(`redis-server on 127.0.0.1:${redis.port} (appendonly ${aofSetting}, appendfsync everysec, maxmemory-policy ${policy})`);
@@ -100,25 +124,29 @@ async function main(): Promise<number> {
           concurrency: options.concurrency,
           leaseMs: options.leaseMs,
           shutdownMs: options.shutdownMs,
+          idRetentionMs: options.idRetentionMs,
           url: (s) => proxy!.url(s),
           skew: (s) => (s === skewSlot ? skewMs : 0),
         },
         journal,
       ),
   );
-  await Promise.all(slots.map((s) => s.start()));
+  // Workers and producer boot side by side (the first jobs wait in the queue for the workers).
+  const [producer] = await Promise.all([
+    ProducerProcess.start(
+      { url: proxy.url(options.workers), journal: join(dir, 'producer.jsonl'), seed: options.seed, rate: options.rate, leaseMs: options.leaseMs },
+      join(dir, 'producer.stderr'),
+    ),
+    ...slots.map((s) => s.start()),
+  ]);
   phase(
-    `${options.workers} workers up behind the fault proxy` +
+    `${options.workers} workers and the producer up behind the fault proxy` +
       (skewSlot >= 0 ? `; worker slot ${skewSlot} runs with its clock ${skewMs > 0 ? '+' : ''}${(skewMs / 60_000).toFixed(1)} min off` : ''),
   );
-  const producer = await ProducerProcess.start(
-    { url: proxy.url(options.workers), journal: join(dir, 'producer.jsonl'), seed: options.seed, rate: options.rate, leaseMs: options.leaseMs },
-    join(dir, 'producer.stderr'),
-  );
-  phase('producer up; injecting faults');
+  phase('injecting faults');
 
   // Fault phase, with a snapshot of the queue's keys every few seconds checked against the data model.
-  const nemesis = new Nemesis(options, slots, redis, proxy, admin, journal, say);
+  const nemesis = new Nemesis(options, slots, redis, proxy, admin, journal, say, () => recordRedis(redisDir, server.pid, server.port));
   const until = Date.now() + options.duration * 1000;
   const seen: SnapshotViolations = emptyViolations();
   let snapshots = 0;
@@ -131,7 +159,12 @@ async function main(): Promise<number> {
         snapshots++;
         if (countViolations(v) > 0) {
           const file = join(dir, `snapshot-${snapshots}.json`);
-          const plain = { ...snap, active: Object.fromEntries(snap.active), batches: Object.fromEntries(snap.batches) };
+          const plain = {
+            ...snap,
+            active: Object.fromEntries(snap.active),
+            batches: Object.fromEntries(snap.batches),
+            retained: Object.fromEntries(snap.retained),
+          };
           writeFileSync(file, JSON.stringify({ violations: v, snapshot: plain }, null, 1));
           say(`  ! Redis invariant broken in snapshot ${snapshots} (${relative(process.cwd(), file)}): ${JSON.stringify(v).slice(0, 300)}`);
         }
@@ -161,8 +194,14 @@ async function main(): Promise<number> {
   if (producerExit.code !== 0) say(`  ! producer exited with code ${producerExit.code}, signal ${producerExit.signal}`);
 
   const inspector = new QueueInspector(admin, PREFIX);
-  const drained = await drain(inspector, options.quick ? 60_000 : 90_000);
-  phase(drained.ok ? `drained in ${(drained.ms / 1000).toFixed(1)} s` : `NOT drained after ${(drained.ms / 1000).toFixed(0)} s: ${JSON.stringify(drained.counts)}`);
+  // The backlog left by the faults drains at whatever speed this (possibly busy) machine allows: wait
+  // while it shrinks; a queue that stops shrinking for DRAIN_STALL_MS holds jobs nobody can take.
+  const drained = await drain(inspector, DRAIN_STALL_MS, options.quick ? 150_000 : 300_000);
+  phase(
+    drained.ok
+      ? `drained in ${(drained.ms / 1000).toFixed(1)} s`
+      : `NOT drained after ${(drained.ms / 1000).toFixed(0)} s (${drained.why}): ${JSON.stringify(drained.counts)}`,
+  );
 
   // Probes: every worker must claim again after all those faults (a hung connection would not).
   const probe = await runProbes(redis.url, inspector, slots, options);
@@ -185,13 +224,17 @@ async function main(): Promise<number> {
     leaseMs: options.leaseMs,
     noAof: !options.aof,
     sigtermOnly: [...options.faults].every((f) => f === 'sigterm'),
+    idRetentionMs: options.idRetentionMs,
     producer: [...readJournal(join(dir, 'producer.jsonl')), ...readJournal(join(dir, 'harness.jsonl')).filter(isProducerEvent)],
     workers: new Map([...workerJournals(dir)].map(([inst, path]) => [inst, readJournal(path)])),
     harness: readJournal(join(dir, 'harness.jsonl')),
     dead,
   };
   const result = check(history);
+  const libraryChanged = libraryFingerprint() !== library;
+  if (libraryChanged) say('  ! libs/redis-queue/src changed during the run: processes started before and after the edit ran different code');
   const verdict = judge(result, {
+    libraryChanged,
     violations: seen,
     leftover,
     leftoverIds: leftovers(finalSnapshot).slice(0, 20),
@@ -207,9 +250,10 @@ async function main(): Promise<number> {
   if (aofDelays > 0) say(`  note: Redis logged ${aofDelays} delayed AOF write(s) ("fsync is taking too long"): a kill -9 then may lose up to 2 s of writes`);
   printSummary(say, { options, result, verdict, counts, skewMs, skewSlot, dir, snapshots, history });
 
-  if (verdict.ok) rmSync(join(dir, 'redis'), { recursive: true, force: true });
   await proxy.close();
   await redis.stop();
+  forgetRedis(redisDir);
+  if (verdict.ok) rmSync(redisDir, { recursive: true, force: true });
   const summary = {
     lost: result.lost.length,
     unexpected: result.unexpected.length,
@@ -232,12 +276,15 @@ async function main(): Promise<number> {
     duplicatesBy: result.duplicatesBy,
     crashAllowance: result.crashAllowance,
     staleSettles: result.staleSettles,
+    workerLags: result.lags.count,
+    workerLagMaxMs: result.lags.maxMs,
     staleNoFault: result.staleNoFault.reduce((n, st) => n + st.n, 0),
     leaseless: seen.leaseless.length + seen.unrecoverable.length + seen.undercounted.length,
     invariantViolations: countViolations(seen),
     leftover,
     poisonBad: result.poisonBad.length,
     deadUnexpected: result.deadUnexpected.length,
+    deadByFaults: result.deadByFaults.length,
     stuckWorkers: probe.stuck.length,
     halfOpenStalls: result.halfOpen.filter((f) => f.recoveredAfterMs === undefined).length,
     workerCrashes: result.workerCrashes.length,
@@ -245,6 +292,7 @@ async function main(): Promise<number> {
     longFirstAttempt: `${result.longFirstAttempt}/${result.longCompleted}`,
     snapshots,
     aofDelays,
+    libraryChanged,
     durationS: Math.round((Date.now() - startedAt) / 1000),
     mode: options.quick ? 'quick' : 'default',
     faults: [...options.faults].join(','),
@@ -252,8 +300,27 @@ async function main(): Promise<number> {
     seed: options.seed,
     ok: verdict.ok,
   };
+  writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary)}\n`);
   say(JSON.stringify(summary));
   return verdict.ok ? 0 : 1;
+}
+
+/**
+ * A hash of the library's sources (TypeScript and Lua, not its unit tests). Worker processes restarted
+ * during a run load the files as they are then: if someone edits the library meanwhile, old and new code
+ * run side by side and the history proves nothing about either.
+ */
+function libraryFingerprint(): string {
+  const hash = createHash('sha1');
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.(ts|lua)$/.test(entry.name) && !entry.name.endsWith('.spec.ts')) hash.update(path).update(readFileSync(path));
+    }
+  };
+  walk(fileURLToPath(new URL('../../libs/redis-queue/src', import.meta.url)));
+  return hash.digest('hex');
 }
 
 function isProducerEvent(ev: JournalEvent): boolean {
@@ -267,27 +334,51 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   );
 }
 
-/** Waits until ready, delayed and active are all empty (twice in a row), at most `ms`. */
-async function drain(inspector: QueueInspector, ms: number): Promise<{ ok: boolean; ms: number; counts?: QueueCounts }> {
+/**
+ * How long the queue may stay without shrinking before the drain gives up: more than the longest job
+ * (2.7 leases), its lease, the longest backoff and delay together, with room for a loaded machine.
+ */
+const DRAIN_STALL_MS = 20_000;
+
+/**
+ * Waits until ready, delayed and active are all empty (twice in a row). Gives up when their total has
+ * not gone below its lowest value for `stallMs` (nothing is taking the jobs), or after `capMs` in all.
+ */
+async function drain(
+  inspector: QueueInspector,
+  stallMs: number,
+  capMs: number,
+): Promise<{ ok: boolean; ms: number; counts?: QueueCounts; why?: string }> {
   const start = Date.now();
   let empties = 0;
   let counts: QueueCounts | undefined;
-  while (Date.now() - start < ms) {
+  let lowest = Infinity;
+  let lowestAt = start;
+  while (true) {
+    const now = Date.now();
+    if (now - lowestAt >= stallMs) return { ok: false, ms: now - start, counts, why: `no progress for ${stallMs / 1000} s` };
+    if (now - start >= capMs) return { ok: false, ms: now - start, counts, why: `still shrinking after the ${capMs / 1000} s cap` };
     try {
-      counts = await inspector.counts(QUEUE);
-      empties = counts.ready + counts.delayed + counts.active === 0 ? empties + 1 : 0;
+      counts = await withTimeout(inspector.counts(QUEUE), 5000);
+      const left = counts.ready + counts.delayed + counts.active;
+      empties = left === 0 ? empties + 1 : 0;
       if (empties >= 2) return { ok: true, ms: Date.now() - start };
+      if (left < lowest) {
+        lowest = left;
+        lowestAt = Date.now();
+      }
     } catch {
       empties = 0;
     }
     await sleep(500);
   }
-  return { ok: false, ms: Date.now() - start, counts };
 }
 
 /**
  * Enqueues enough short probe jobs for every worker to take some, and checks that each running
- * incarnation started at least one: a worker whose connections never recovered would start none.
+ * incarnation started at least one: a worker whose connections never recovered would start none. The
+ * others may take a whole round while a healthy worker still waits out a reconnect backoff: a worker is
+ * stuck only if it takes none in PROBE_ROUNDS rounds.
  */
 async function runProbes(
   url: string,
@@ -299,29 +390,46 @@ async function runProbes(
   const client = createClient(url, { role: 'producer', name: 'chaos-harness-probes', commandTimeout: 5000, logger: silent });
   const producer = new JobProducer({ client, prefix: PREFIX, timeout: 5000 });
   const n = o.workers * o.concurrency * 2;
-  const ids = Array.from({ length: n }, (_, i) => `probe-${i + 1}`);
-  const at = Date.now();
-  for (const id of ids) journal.write({ e: 'attempt', id, kind: 'probe', delay: 0, at });
-  await producer.enqueueMany(
-    QUEUE,
-    ids.map((jobId) => ({ payload: { kind: 'probe', work: 250 }, options: { jobId } })),
-  );
-  for (const id of ids) journal.write({ e: 'ack', id, at: Date.now() });
-  await closeClient(client);
-  await drain(inspector, 30_000);
-  const journals = workerJournals(dir);
-  const stuck = insts.filter((inst) => {
-    const path = journals.get(inst);
-    return !path || !readJournal(path).some((ev) => ev.e === 'start' && ev.id.startsWith('probe-'));
-  });
+  let stuck = insts;
+  try {
+    for (let round = 1; round <= PROBE_ROUNDS && stuck.length > 0; round++) {
+      const ids = Array.from({ length: n }, (_, i) => `probe-${round}-${i + 1}`);
+      const at = Date.now();
+      for (const id of ids) journal.write({ e: 'attempt', id, kind: 'probe', delay: 0, at });
+      await producer.enqueueMany(
+        QUEUE,
+        ids.map((jobId) => ({ payload: { kind: 'probe', work: 250 }, options: { jobId } })),
+      );
+      for (const id of ids) journal.write({ e: 'ack', id, at: Date.now() });
+      await drain(inspector, DRAIN_STALL_MS, 60_000);
+      const journals = workerJournals(dir);
+      stuck = stuck.filter((inst) => {
+        const path = journals.get(inst);
+        return !path || !readJournal(path).some((ev) => ev.e === 'start' && ev.id.startsWith('probe-'));
+      });
+    }
+  } finally {
+    await closeClient(client);
+  }
   return { insts, stuck };
 }
 
+const PROBE_ROUNDS = 3;
+
 function judge(
   r: CheckResult,
-  extra: { violations: SnapshotViolations; leftover: number; leftoverIds: string[]; stuck: string[]; drained: boolean; sigtermOnly: boolean },
+  extra: {
+    libraryChanged: boolean;
+    violations: SnapshotViolations;
+    leftover: number;
+    leftoverIds: string[];
+    stuck: string[];
+    drained: boolean;
+    sigtermOnly: boolean;
+  },
 ): Verdict {
   const failures: string[] = [];
+  if (extra.libraryChanged) failures.push('invalid run: the library (libs/redis-queue/src) was edited while it ran; run it again');
   const list = (ids: string[]) => ids.slice(0, 10).join(', ') + (ids.length > 10 ? ', ...' : '');
   if (r.acked === 0 || r.completed === 0) failures.push(`the run did no work (acked ${r.acked}, completed ${r.completed})`);
   if (r.lost.length > 0) failures.push(`lost: ${r.lost.length} acked job(s) neither completed nor dead-lettered: ${list(r.lost)}`);
@@ -339,13 +447,16 @@ function judge(
     failures.push(
       `dead-lettered: ${r.deadUnexpected.length} job(s) that should have succeeded: ${r.deadUnexpected
         .slice(0, 5)
-        .map((d) => `${d.id} (${d.kind}, attemptsMade ${d.attemptsMade}, ${d.error})`)
+        .map((d) => `${d.id} (${d.kind}, attemptsMade ${d.attemptsMade}, ${d.error}; ${d.why})`)
         .join('; ')}`,
     );
   }
   if (r.duplicatesBy.unexplained > 0) failures.push(`duplicates: ${r.duplicatesBy.unexplained} duplicate completion(s) with no crash, lease loss or re-enqueue to explain them`);
   if (r.duplicatesBy['stored-twice'] > 0) {
-    failures.push(`duplicates: ${r.duplicatesBy['stored-twice']} job(s) stored twice from a single enqueue call`);
+    failures.push(
+      `duplicates: ${r.duplicatesBy['stored-twice']} job(s) stored twice while the id was taken (one enqueue call re-sent, ` +
+        `or a retried enqueue within the ${options.idRetentionMs} ms id retention after the job completed)`,
+    );
   }
   if (r.duplicatesBy['lease-lost-no-fault'] > 0) {
     const where = r.staleNoFault
@@ -355,7 +466,10 @@ function judge(
     failures.push(`duplicates: ${r.duplicatesBy['lease-lost-no-fault']} after leases lost with no fault to stall the worker (${where})`);
   }
   if (r.duplicatesBy.crash > r.crashAllowance) failures.push(`duplicates: ${r.duplicatesBy.crash} after crashes, more than SIGKILLs x concurrency = ${r.crashAllowance}`);
-  if (extra.sigtermOnly && r.duplicates > 0) failures.push(`duplicates: ${r.duplicates} in a SIGTERM-only run (graceful shutdown must not duplicate)`);
+  if (extra.sigtermOnly && r.duplicates > 0) {
+    const lags = r.lags.count > 0 ? `; workers reported ${r.lags.count} event-loop lag(s) of up to ${r.lags.maxMs} ms, and a starved worker can lose a lease too` : '';
+    failures.push(`duplicates: ${r.duplicates} in a SIGTERM-only run (graceful shutdown must not duplicate${lags})`);
+  }
   const stalled = r.halfOpen.filter((f) => f.recoveredAfterMs === undefined);
   if (stalled.length > 0) {
     failures.push(
@@ -380,7 +494,10 @@ main()
     console.error(`chaos: the harness failed: ${(error as Error).stack ?? String(error)}`);
     killAllChildren();
     await redis?.kill('SIGKILL');
+    forgetRedis(redisDir);
     await proxy?.close();
-    say(JSON.stringify({ error: (error as Error).message, seed: options.seed, ok: false }));
+    const libraryChanged = library !== undefined && libraryFingerprint() !== library;
+    if (libraryChanged) console.error('chaos: libs/redis-queue/src changed during the run, which may explain this failure');
+    say(JSON.stringify({ error: (error as Error).message, libraryChanged, seed: options.seed, ok: false }));
     process.exit(3);
   });

@@ -1,5 +1,5 @@
 import type { DeadJob } from '../../libs/redis-queue/src/engine/index.js';
-import { JobKind, POISON_ATTEMPTS } from './jobs.js';
+import { DEFAULT_ATTEMPTS, JobKind, POISON_ATTEMPTS } from './jobs.js';
 import type { JournalEvent } from './journal.js';
 import type { SnapshotViolations } from './redis-state.js';
 
@@ -12,6 +12,8 @@ export interface RunHistory {
   noAof: boolean;
   /** Only graceful SIGTERMs were injected: no duplicate is acceptable. */
   sigtermOnly: boolean;
+  /** ms a completed job's id stays taken (the workers' jobIdRetention): a retried enqueue must not store it again. */
+  idRetentionMs: number;
   /** Producer journal plus the harness's probe enqueues. */
   producer: JournalEvent[];
   /** Journal of each worker incarnation, by name (`w<slot>.<generation>`). */
@@ -28,10 +30,11 @@ export interface RunHistory {
  *   worker past its lease (Redis kill or pause, CLIENT KILL, a blackholed or half-open connection) hit
  *   that worker shortly before;
  * - lease-lost-no-fault: the same, with no such fault: leases should not expire on a healthy worker;
- * - re-enqueue: the job was stored twice, and the producer did call enqueue more than once for it
- *   (it retries a call that failed with an unknown outcome, with the same jobId, as the library advises:
- *   the id only protects against a second copy while the job is still in the queue);
- * - stored-twice: the job was stored twice from a single enqueue call (the client re-sent it);
+ * - re-enqueue: the job was stored twice, the producer did call enqueue more than once for it (it retries
+ *   a call that failed with an unknown outcome, with the same jobId, as the library advises), and the
+ *   second store came after the id retention window (`jobIdRetention`) that followed the first completion;
+ * - stored-twice: the job was stored twice although its id was taken all along: from a single enqueue
+ *   call (the client re-sent it), or by a retried enqueue within the id retention window;
  * - shutdown: the worker was stopping and could not reach Redis to settle;
  * - redis-data-loss: Redis without AOF lost the ack (--no-aof only);
  * - unexplained: none of the above.
@@ -80,8 +83,16 @@ export interface CheckResult {
   staleNoFault: { inst: string; at: number; n: number; stopping: boolean }[];
   /** Poison jobs not dead with exactly POISON_ATTEMPTS attempts, or completed. */
   poisonBad: { id: string; problem: string }[];
-  /** Jobs other than poison that ended dead-lettered (attempts exhausted by lost deliveries, ...). */
-  deadUnexpected: { id: string; kind: JobKind | 'unknown'; error: string; attemptsMade: number }[];
+  /**
+   * Jobs other than poison that ended dead-lettered, with no fault for every attempt they used (`why`
+   * names the first attempt that nothing explains).
+   */
+  deadUnexpected: { id: string; kind: JobKind | 'unknown'; error: string; attemptsMade: number; why: string }[];
+  /**
+   * Jobs other than poison dead-lettered because every one of their attempts was lost to an injected
+   * fault (as the library documents: lost deliveries count as attempts): rare, but legitimate.
+   */
+  deadByFaults: string[];
   /** Long jobs completed on their first delivery (proof that renewals keep a lease past its duration). */
   longFirstAttempt: number;
   longCompleted: number;
@@ -96,6 +107,8 @@ export interface CheckResult {
   halfOpen: { target: string; inst?: string; ms: number; recoveredAfterMs?: number }[];
   /** Lease-loss aborts seen by handlers. */
   leaseLostAborts: number;
+  /** Worker event-loop lags of a third of the lease or more (counted as stalls of that worker). */
+  lags: { count: number; maxMs: number };
 }
 
 export function check(h: RunHistory): CheckResult {
@@ -131,6 +144,19 @@ export function check(h: RunHistory): CheckResult {
     if (ev.kind === 'redis-kill' || ev.kind === 'client-pause' || ev.kind === 'client-kill') stalls.push({ from: ev.at, to });
     else if (ev.kind.startsWith('proxy-') && ev.target !== 'producer') {
       stalls.push({ from: ev.at, to, slot: ev.target === 'all' ? undefined : ev.target?.replace('slot', '') });
+    }
+  }
+  // An overloaded machine starving a worker process past a lease renewal (a third of the lease) stalls it
+  // as surely as a network fault; the workers journal such lags themselves.
+  const lags: CheckResult['lags'] = { count: 0, maxMs: 0 };
+  for (const [inst, events] of h.workers) {
+    const skew = (events.find((e) => e.e === 'hello') as Ev<'hello'> | undefined)?.skew ?? 0;
+    const slot = inst.slice(1, inst.indexOf('.'));
+    for (const ev of events) {
+      if (ev.e !== 'lag' || ev.ms < h.leaseMs / 3) continue;
+      stalls.push({ from: ev.at - skew - ev.ms, to: ev.at - skew, slot });
+      lags.count++;
+      lags.maxMs = Math.max(lags.maxMs, ev.ms);
     }
   }
   // A lease is renewed every third of its duration; look back far enough to cover a renewal that failed.
@@ -240,8 +266,13 @@ export function check(h: RunHistory): CheckResult {
     const exit = exits.get(prev.inst);
     let cause: DuplicateCause = 'unexplained';
     if (prev.enqueuedAt !== next.enqueuedAt) {
-      // Two stores of the id, not one store delivered twice.
-      cause = (attempts.get(id)?.at.length ?? 0) > 1 ? 're-enqueue' : 'stored-twice';
+      // Two stores of the id, not one store delivered twice. A retried enqueue may store it again only once
+      // the id is free: after the retention window that followed the completion (the ack came after
+      // prev.endedAt, so this errs towards allowing it), or after Redis lost data (no AOF).
+      const retried = (attempts.get(id)?.at.length ?? 0) > 1;
+      if (h.noAof && redisKills.some((at) => at >= prev.startedAt && at <= next.enqueuedAt)) cause = 'redis-data-loss';
+      else if (retried && next.enqueuedAt >= prev.endedAt + h.idRetentionMs) cause = 're-enqueue';
+      else cause = 'stored-twice';
     } else if (takeReport(prev.inst, prev.endedAt, true)) {
       // The worker said an ack was refused for a lost lease, and a fault had just stalled it.
       cause = 'lease-lost';
@@ -276,9 +307,50 @@ export function check(h: RunHistory): CheckResult {
       poisonBad.push({ id, problem: `dead with attemptsMade ${d.attemptsMade}, expected ${POISON_ATTEMPTS} (${d.error.name}: ${d.error.message})` });
     }
   }
+  const deadByFaults: string[] = [];
+  const deliveries = deliveriesOf(
+    h.workers,
+    new Set([...h.dead.keys()].filter((id) => attempts.get(id)?.kind !== 'poison')),
+  );
+  // Any fault at all in [from, to]: a stall of some connection or of Redis, or a SIGKILL of some worker.
+  const anyFault = (from: number, to: number): boolean =>
+    stalls.some((w) => w.to >= from && w.from <= to) ||
+    [...exits.values()].some((x) => x.cause === 'sigkill' && x.at >= from && x.at <= to);
+  /** Why the attempts of a job dead-lettered as exhausted are not all explained by faults (undefined: they are). */
+  const unexplainedAttempt = (id: string, kind: JobKind, d: DeadJob): string | undefined => {
+    if (d.error.name !== 'LeaseLostError' || !/attempts exhausted/.test(d.error.message)) return 'not dead for attempts used by lost deliveries';
+    if (d.attemptsMade !== DEFAULT_ATTEMPTS) return `attemptsMade ${d.attemptsMade}, but the job had ${DEFAULT_ATTEMPTS} attempts`;
+    const list = deliveries.get(id) ?? [];
+    let prevEnd = Math.min(...(attempts.get(id)?.at ?? [0]));
+    for (let k = 1; k <= d.attemptsMade; k++) {
+      const ofK = list.filter((x) => x.attempt === k);
+      if (ofK.length === 0) {
+        // Claimed, never started: the claim's reply was lost, or its worker died before starting it.
+        const nextStart = list.find((x) => x.attempt > k)?.start ?? d.failedAt.getTime();
+        if (!anyFault(prevEnd - lookback, nextStart)) return `attempt ${k} never started, and no fault could have lost its claim`;
+        continue;
+      }
+      // Earlier starts of the same attempt were handed back at a graceful shutdown (not counted).
+      const x = ofK[ofK.length - 1];
+      const exit = exits.get(x.inst);
+      const end = x.end ?? exit?.at ?? x.start;
+      const slot = x.inst.slice(1, x.inst.indexOf('.'));
+      const planned = x.endKind === 'throw' && kind === 'flaky' && k === 1;
+      const killed = exit?.cause === 'sigkill' && exit.at >= x.start && (x.end === undefined || exit.at <= x.end + h.leaseMs + 1000);
+      const stalled = stalls.some((w) => (w.slot === undefined || w.slot === slot) && w.to >= x.start && w.from <= end + lookback);
+      if (!planned && !killed && !stalled) {
+        return `attempt ${k} on ${x.inst} (${x.endKind ?? 'no end'}) was neither killed nor stalled by a fault`;
+      }
+      prevEnd = end;
+    }
+    return undefined;
+  };
   for (const [id, d] of h.dead) {
     const kind = attempts.get(id)?.kind ?? 'unknown';
-    if (kind !== 'poison') deadUnexpected.push({ id, kind, error: `${d.error.name}: ${d.error.message}`, attemptsMade: d.attemptsMade });
+    if (kind === 'poison') continue;
+    const why = kind === 'unknown' ? 'never enqueued' : unexplainedAttempt(id, kind, d);
+    if (why === undefined) deadByFaults.push(id);
+    else deadUnexpected.push({ id, kind, error: `${d.error.name}: ${d.error.message}`, attemptsMade: d.attemptsMade, why });
   }
 
   let longCompleted = 0;
@@ -327,13 +399,54 @@ export function check(h: RunHistory): CheckResult {
     staleNoFault,
     poisonBad,
     deadUnexpected,
+    deadByFaults,
     longFirstAttempt,
     longCompleted,
     workerCrashes: [...exits.values()].filter((e) => e.cause === 'unexpected').map((e) => `${e.inst} (code ${e.code}, signal ${e.signal})`),
     leaseLostAborts,
+    lags,
     halfOpen,
     concurrencyExceeded,
   };
+}
+
+interface DeliveryRecord {
+  inst: string;
+  attempt: number;
+  /** True clock (skew removed). */
+  start: number;
+  end?: number;
+  endKind?: 'done' | 'throw' | 'abort';
+}
+
+/** Every delivery of the given ids as the workers journaled them, sorted by start. */
+function deliveriesOf(workers: Map<string, JournalEvent[]>, ids: Set<string>): Map<string, DeliveryRecord[]> {
+  const out = new Map<string, DeliveryRecord[]>();
+  if (ids.size === 0) return out;
+  for (const [inst, events] of workers) {
+    const skew = (events.find((e) => e.e === 'hello') as Ev<'hello'> | undefined)?.skew ?? 0;
+    const open = new Map<string, DeliveryRecord>();
+    for (const ev of events) {
+      if (ev.e !== 'start' && ev.e !== 'done' && ev.e !== 'throw' && ev.e !== 'abort') continue;
+      if (!ids.has(ev.id)) continue;
+      const key = `${ev.id}/${ev.attempt}`;
+      if (ev.e === 'start') {
+        const d: DeliveryRecord = { inst, attempt: ev.attempt, start: ev.at - skew };
+        open.set(key, d);
+        const list = out.get(ev.id) ?? [];
+        list.push(d);
+        out.set(ev.id, list);
+      } else {
+        const d = open.get(key);
+        if (d && d.end === undefined) {
+          d.end = ev.at - skew;
+          d.endKind = ev.e;
+        }
+      }
+    }
+  }
+  for (const list of out.values()) list.sort((a, b) => a.start - b.start);
+  return out;
 }
 
 function byJobNumber(a: string, b: string): number {
@@ -348,5 +461,14 @@ export function mergeViolations(into: SnapshotViolations, v: SnapshotViolations)
 }
 
 export function emptyViolations(): SnapshotViolations {
-  return { leaseless: [], unrecoverable: [], undercounted: [], multiPlaced: [], missingFromIds: [], staleIds: [] };
+  return {
+    leaseless: [],
+    unrecoverable: [],
+    undercounted: [],
+    multiPlaced: [],
+    missingFromIds: [],
+    staleIds: [],
+    retainedPlaced: [],
+    retainedFree: [],
+  };
 }

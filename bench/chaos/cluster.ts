@@ -58,6 +58,7 @@ export interface WorkerConfig {
   concurrency: number;
   leaseMs: number;
   shutdownMs: number;
+  idRetentionMs: number;
   /** Redis URL of each slot (its proxy port). */
   url: (slot: number) => string;
   /** Clock offset of each slot, ms (0: true clock). */
@@ -106,6 +107,7 @@ export class WorkerSlot {
         CHAOS_CONCURRENCY: String(this.config.concurrency),
         CHAOS_LEASE_MS: String(this.config.leaseMs),
         CHAOS_SHUTDOWN_MS: String(this.config.shutdownMs),
+        CHAOS_ID_RETENTION_MS: String(this.config.idRetentionMs),
         CHAOS_SKEW_MS: String(this.config.skew(this.slot)),
       },
       `${base}.stderr`,

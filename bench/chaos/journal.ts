@@ -19,6 +19,8 @@ export type JournalEvent =
   | { e: 'abort'; id: string; attempt: number; at: number; reason: string }
   | { e: 'throw'; id: string; attempt: number; at: number }
   | { e: 'log'; level: string; at: number; msg: string }
+  /** The worker's event loop ran `ms` late (an overloaded machine starving the process), seen at `at`. */
+  | { e: 'lag'; at: number; ms: number }
   // the harness
   | { e: 'fault'; kind: string; at: number; target?: string; ms?: number; detail?: string; inst?: string }
   | { e: 'exit'; inst: string; at: number; code: number | null; signal: string | null; cause: string };

@@ -51,6 +51,8 @@ export class Nemesis {
     private readonly admin: Redis,
     private readonly journal: Journal,
     private readonly say: (line: string) => void,
+    /** Called after each start of redis-server (a new pid). */
+    private readonly onRedisStart: () => void = () => undefined,
   ) {}
 
   private on(kind: FaultKind): boolean {
@@ -231,6 +233,7 @@ export class Nemesis {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.redis.restart();
+        this.onRedisStart();
         return;
       } catch (error) {
         if (attempt >= 5) throw error;

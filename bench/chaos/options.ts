@@ -16,6 +16,8 @@ export interface ChaosOptions {
   rate: number;
   /** ms a SIGTERMed worker gets to finish running jobs (its shutdownTimeout). */
   shutdownMs: number;
+  /** ms a completed job's caller-chosen id stays taken (the workers' jobIdRetention). */
+  idRetentionMs: number;
   /** Where journals go (default: .chaos/<time>-seed<seed>). */
   dir?: string;
 }
@@ -77,6 +79,20 @@ export function parseOptions(argv: string[]): ChaosOptions {
     duration: int('duration', quick ? 70 : 300, 5, 3600),
     rate: int('rate', quick ? 60 : 80, 1, 5000),
     shutdownMs: 3000,
+    // Longer than any run: a retried enqueue of a job that completed must be refused, never run again.
+    idRetentionMs: 3_600_000,
     dir: flags.get('dir'),
   };
+}
+
+/** The command line that replays a run: its seed, faults and every setting that differs from the default. */
+export function rerunFlags(o: ChaosOptions): string[] {
+  const flags = [o.quick ? '--quick' : '', `--seed=${o.seed}`];
+  flags.push(o.faults.size === FAULT_KINDS.length ? '' : `--faults=${[...o.faults].join(',')}`, o.aof ? '' : '--no-aof');
+  const defaults = { workers: 4, concurrency: 8, lease: 1500, duration: o.quick ? 70 : 300, rate: o.quick ? 60 : 80 };
+  const actual = { workers: o.workers, concurrency: o.concurrency, lease: o.leaseMs, duration: o.duration, rate: o.rate };
+  for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
+    if (actual[key] !== defaults[key]) flags.push(`--${key}=${actual[key]}`);
+  }
+  return flags.filter(Boolean);
 }

@@ -7,7 +7,9 @@ import { PREFIX, QUEUE } from './jobs.js';
  * The data model (libs/redis-queue/src/engine/lua/_common.lua): waiting jobs are records in the ready
  * list or the delayed set; a claimed job is `id -> token SEP record` in the active hash; each claim
  * (token) holds one lease in the lease set and a batch entry (`token` -> its ids, `token#n` -> how many
- * are still unsettled); dead jobs are in the dead hash; caller-chosen ids present anywhere are in `ids`.
+ * are still unsettled); dead jobs are in the dead hash; caller-chosen ids present anywhere are in `ids`,
+ * and so are those of jobs completed within the id retention window (`jobIdRetention`), which the
+ * `retained-ids` sorted set lists, scored by when they are free again.
  */
 export interface QueueSnapshot {
   at: number;
@@ -21,6 +23,8 @@ export interface QueueSnapshot {
   batches: Map<string, { ids: string[]; open: number }>;
   dead: string[];
   ids: string[];
+  /** Ids of completed jobs still taken (retention window) -> when they are free again (Redis clock, ms). */
+  retained: Map<string, number>;
 }
 
 /** What must hold in every snapshot; each list names offending job ids (or tokens). */
@@ -35,8 +39,18 @@ export interface SnapshotViolations {
   multiPlaced: string[];
   /** Ids held in a state but missing from the ids set: enqueuing them again would store a second copy. */
   missingFromIds: string[];
-  /** Ids in the ids set but in no state: enqueuing them again would store nothing (silently dropped). */
+  /**
+   * Ids in the ids set but in no state and not retained after completing: enqueuing them again would
+   * store nothing (silently dropped).
+   */
   staleIds: string[];
+  /**
+   * Ids retained as completed yet stored in a state: when the retention ends, the id is freed while its
+   * job is still there, and an enqueue would store a second copy.
+   */
+  retainedPlaced: string[];
+  /** Ids retained as completed but missing from the ids set: a retried enqueue would run the job again. */
+  retainedFree: string[];
 }
 
 const SEP = '\x1f';
@@ -53,21 +67,25 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     .hgetall(k.batches)
     .hkeys(k.dead)
     .smembers(k.ids)
+    .zrange(k.retainedIds, 0, -1, 'WITHSCORES')
     .exec();
   if (!replies) throw new Error('snapshot: transaction aborted');
   const values = replies.map(([error, value]) => {
     if (error) throw error;
     return value;
   });
-  const [ready, delayed, active, leases, batches, dead, ids] = values as [
+  const [ready, delayed, active, leases, batches, dead, ids, retainedFlat] = values as [
     string[],
     string[],
     Record<string, string>,
     string[],
     Record<string, string>,
+    string[],
     string[],
     string[],
   ];
+  const retained = new Map<string, number>();
+  for (let i = 0; i + 1 < retainedFlat.length; i += 2) retained.set(retainedFlat[i], Number(retainedFlat[i + 1]));
   const batchMap = new Map<string, { ids: string[]; open: number }>();
   for (const [field, value] of Object.entries(batches)) {
     if (field.endsWith('#n')) continue;
@@ -82,6 +100,7 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     batches: batchMap,
     dead,
     ids,
+    retained,
   };
 }
 
@@ -107,7 +126,9 @@ export function violations(s: QueueSnapshot): SnapshotViolations {
     undercounted: [...perToken].filter(([token, n]) => n > (s.batches.get(token)?.open ?? 0)).map(([token]) => token),
     multiPlaced: [...places].filter(([, n]) => n > 1).map(([id]) => id),
     missingFromIds: [...places.keys()].filter((id) => custom(id) && !idSet.has(id)),
-    staleIds: s.ids.filter((id) => !places.has(id)),
+    staleIds: s.ids.filter((id) => !places.has(id) && !s.retained.has(id)),
+    retainedPlaced: [...s.retained.keys()].filter((id) => places.has(id)),
+    retainedFree: [...s.retained.keys()].filter((id) => !idSet.has(id)),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { CheckResult, RunHistory } from './checker.js';
 import type { JournalEvent } from './journal.js';
 import type { FaultCounts } from './nemesis.js';
-import type { ChaosOptions } from './options.js';
+import { ChaosOptions, rerunFlags } from './options.js';
 
 export interface Verdict {
   ok: boolean;
@@ -64,7 +64,10 @@ export function printSummary(say: (line: string) => void, r: Report): void {
   }
   say('== jobs');
   say(`  attempted ${x.attempted}, acked ${x.acked}, enqueue calls failed ${x.failedEnqueues} (retried with the same jobId)`);
-  say(`  completed ${x.completed} (${x.completions} completions), dead-lettered ${x.deadLettered}`);
+  say(
+    `  completed ${x.completed} (${x.completions} completions), dead-lettered ${x.deadLettered}` +
+      (x.deadByFaults.length > 0 ? ` (${x.deadByFaults.length} not poison, every attempt lost to a fault: ${x.deadByFaults.slice(0, 5).join(', ')})` : ''),
+  );
   say(`  long jobs done on their first delivery (lease renewed past ${o.leaseMs} ms): ${x.longFirstAttempt} of ${x.longCompleted}`);
   const noFault = x.staleNoFault.reduce((n, st) => n + st.n, 0);
   const atShutdown = x.staleNoFault.filter((st) => st.stopping).reduce((n, st) => n + st.n, 0);
@@ -77,6 +80,9 @@ export function printSummary(say: (line: string) => void, r: Report): void {
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
   say(`  duplicates ${x.duplicates}${by ? ` (${by})` : ''}; allowance for crashes ${x.crashAllowance} (SIGKILLs x concurrency)`);
+  if (x.lags.count > 0) {
+    say(`  worker event loops held up by the machine's load for ${Math.round(o.leaseMs / 3)} ms or more: ${x.lags.count} time(s), at worst ${x.lags.maxMs} ms (counted as stalls)`);
+  }
   say(`  Redis invariants checked in ${r.snapshots} snapshots during the faults and once at the end`);
   say('== invariants');
   const line = (ok: boolean, text: string) => say(`  ${ok ? 'PASS' : 'FAIL'} ${text}`);
@@ -95,6 +101,5 @@ export function printSummary(say: (line: string) => void, r: Report): void {
     }
   }
   say(`== ${r.verdict.ok ? 'OK' : 'FAILED'}: journals in ${r.dir}`);
-  const flags = [o.quick ? '--quick' : '', `--seed=${o.seed}`, `--faults=${[...o.faults].join(',')}`, o.aof ? '' : '--no-aof'].filter(Boolean);
-  say(`   re-run: npm run chaos -- ${flags.join(' ')}`);
+  say(`   re-run: npm run chaos -- ${rerunFlags(o).join(' ')}`);
 }

@@ -21,6 +21,18 @@ const journal = new Journal(env('CHAOS_JOURNAL'));
 const inst = env('CHAOS_INST');
 journal.write({ e: 'hello', inst, slot: Number(env('CHAOS_SLOT')), pid: process.pid, skew: clockSkewMs, at: Date.now() });
 
+// The machine is shared and may be overloaded: journal each time this process's event loop ran late
+// enough to hold up lease renewals (the checker counts a long one as a stall of this worker, as it does
+// a network fault; the summary reports them).
+const LAG_TICK_MS = 100;
+let tickDue = performance.now() + LAG_TICK_MS;
+setInterval(() => {
+  const now = performance.now();
+  const late = now - tickDue;
+  if (late >= 200) journal.write({ e: 'lag', at: Date.now(), ms: Math.round(late) });
+  tickDue = now + LAG_TICK_MS;
+}, LAG_TICK_MS).unref();
+
 /** Nest's logger for this process: every line into the journal (the harness counts lease-loss warnings). */
 class JournalLogger implements LoggerService {
   log(message: unknown): void {
@@ -85,6 +97,7 @@ class ChaosHandlers {
       prefix: PREFIX,
       leaseDuration: Number(env('CHAOS_LEASE_MS')),
       shutdownTimeout: Number(env('CHAOS_SHUTDOWN_MS')),
+      jobIdRetention: Number(env('CHAOS_ID_RETENTION_MS')),
       commandTimeout: 2000,
       defaults: { attempts: DEFAULT_ATTEMPTS, backoff: { type: 'exponential', delay: 100, maxDelay: 1000 } },
       checkRedisConfig: false,
