@@ -24,14 +24,14 @@ describe('malformed job records', () => {
     const ready = `${q.prefix}:{inbox}:ready`;
     const damaged: Array<[string, string, string]> = [
       // [raw record, dead-letter id, reason fragment]
-      ['no separators at all', 'malformed-', 'job record has no id'],
+      ['no separators at all', 'malformed-', 'it has no id'],
       [rec('bad-json', '0', '1700000000000', '', '', '{"to":'), 'bad-json', 'payload is not JSON'],
       [rec('bad-attempts', 'x', '1700000000000', '', '', '{}'), 'bad-attempts', 'attempts made is "x"'],
       [rec('bad-time', '0', 'yesterday', '', '', '{}'), 'bad-time', 'enqueued-at is "yesterday"'],
       [rec('bad-opts', '0', '1700000000000', '{"attempts":"many"}', '', '{}'), 'bad-opts', 'attempts'],
       [rec('proto', '0', '1700000000000', '', '', '{"__proto__":{"isAdmin":true}}'), 'proto', '"__proto__" key'],
       [`short${SEP}0`, 'short', 'expected 6 fields'],
-      ['x'.repeat(3 * 1024 * 1024), 'malformed-', 'job record has no id'], // huge, and no separators
+      ['x'.repeat(3 * 1024 * 1024), 'malformed-', 'it has no id'], // huge, and no separators
       [rec('huge-junk', '0', '1700000000000', '', '', `{"a":"${'y'.repeat(2 * 1024 * 1024)}`), 'huge-junk', 'payload is not JSON'],
     ];
     await redis.rpush(ready, ...damaged.map(([raw]) => raw));

@@ -56,7 +56,7 @@ describe('graceful shutdown', () => {
     const names = ready.map((r) => JSON.parse(r.slice(r.lastIndexOf(SEP) + 1)).name);
     expect(names).toEqual(['endless', 'c', 'd', 'during-shutdown']);
     expect(ready[0].split(SEP)[1]).toBe('0'); // attempts made
-    expect(await redis.hlen(`${q.prefix}:{work}:active`)).toBe(0);
+    expect(await redis.hgetall(`${q.prefix}:{work}:claims`)).toEqual({ '#active': '0' }); // every claim settled and gone
     expect(await redis.zcard(`${q.prefix}:{work}:lease`)).toBe(0);
     redis.disconnect();
   });

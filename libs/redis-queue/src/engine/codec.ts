@@ -141,6 +141,7 @@ export function recordId(record: string): string {
 export function decodeRecord(record: string): DecodedJob {
   // Hot path (once per job): no intermediate arrays, no regexes, only the slices that are kept.
   const c0 = record.indexOf(SEP);
+  if (c0 <= 0) throw new MalformedJobError('malformed job record: it has no id (damaged, or not written by this library)');
   const c1 = c0 < 0 ? -1 : record.indexOf(SEP, c0 + 1);
   const c2 = c1 < 0 ? -1 : record.indexOf(SEP, c1 + 1);
   const c3 = c2 < 0 ? -1 : record.indexOf(SEP, c2 + 1);

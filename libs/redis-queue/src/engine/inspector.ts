@@ -47,7 +47,7 @@ export class QueueInspector {
       .pipeline()
       .llen(k.ready)
       .zcard(k.delayed)
-      .hlen(k.active)
+      .hget(k.claims, '#active')
       .hlen(k.dead)
       .exec();
     const [ready, delayed, active, dead] = (results ?? []).map(([error, value]) => {

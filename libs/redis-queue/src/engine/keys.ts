@@ -7,12 +7,13 @@ export interface QueueKeys {
   readonly ready: string;
   /** ZSET of job records scored by due time (ms, Redis clock). */
   readonly delayed: string;
-  /** HASH id -> `token SEP record` of jobs being processed (token: the claim that holds them). */
-  readonly active: string;
   /** ZSET of claim tokens scored by lease deadline. */
   readonly lease: string;
-  /** HASH token -> ids of that claim, and `token#n` -> how many of them are still unsettled. */
-  readonly batches: string;
+  /**
+   * HASH of claims: token -> the claimed records joined by RS, `token#n` -> how many are unsettled,
+   * `token#d` -> positions settled one by one; `#active` -> unsettled jobs over all claims.
+   */
+  readonly claims: string;
   /** HASH id -> dead-letter entry (JSON: record, error, failedAt). */
   readonly dead: string;
   /** ZSET of dead job ids scored by the time they died. */
@@ -23,8 +24,8 @@ export interface QueueKeys {
   readonly retainedIds: string;
   /** STRING counter of generated job ids. */
   readonly seq: string;
-  /** STRING counter of claims (the fencing tokens). */
-  readonly claims: string;
+  /** STRING counter of claims (part of the fencing tokens). */
+  readonly claimCounter: string;
   /** LIST holding one element while idle workers should look again. */
   readonly wake: string;
 }
@@ -55,15 +56,14 @@ export function queueKeys(prefix: string, queue: string): QueueKeys {
   return {
     ready: `${base}ready`,
     delayed: `${base}delayed`,
-    active: `${base}active`,
     lease: `${base}lease`,
-    batches: `${base}batches`,
+    claims: `${base}claims`,
     dead: `${base}dead`,
     deadIndex: `${base}dead-index`,
     ids: `${base}ids`,
     retainedIds: `${base}retained-ids`,
     seq: `${base}seq`,
-    claims: `${base}claims`,
+    claimCounter: `${base}claim-counter`,
     wake: `${base}wake`,
   };
 }

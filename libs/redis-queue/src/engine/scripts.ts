@@ -9,7 +9,7 @@ type Arg = string | number;
 /** The queue's Lua scripts as ioredis commands (EVALSHA, falling back to EVAL after a script flush). */
 export interface ScriptCommands {
   rqEnqueue(...args: Arg[]): Promise<number[]>;
-  rqClaim(...args: Arg[]): Promise<[number, number, number, ...string[]]>;
+  rqClaim(...args: Arg[]): Promise<[string | number, number, number, string?]>;
   rqRenew(...args: Arg[]): Promise<number[]>;
   rqRelease(...args: Arg[]): Promise<number>;
 }
@@ -18,9 +18,9 @@ export type ScriptedClient = RedisClient & ScriptCommands;
 
 const SCRIPTS: ReadonlyArray<{ command: keyof ScriptCommands; file: string; keys: number }> = [
   { command: 'rqEnqueue', file: 'enqueue.lua', keys: 6 },
-  { command: 'rqClaim', file: 'claim.lua', keys: 11 },
+  { command: 'rqClaim', file: 'claim.lua', keys: 10 },
   { command: 'rqRenew', file: 'renew.lua', keys: 1 },
-  { command: 'rqRelease', file: 'release.lua', keys: 5 },
+  { command: 'rqRelease', file: 'release.lua', keys: 4 },
 ];
 
 let sources: Map<string, string> | undefined;
@@ -50,16 +50,15 @@ export const scriptKeys = {
   claim: (k: QueueKeys): string[] => [
     k.ready,
     k.delayed,
-    k.active,
     k.lease,
-    k.batches,
+    k.claims,
     k.dead,
     k.deadIndex,
     k.ids,
-    k.claims,
+    k.claimCounter,
     k.wake,
     k.retainedIds,
   ],
   renew: (k: QueueKeys): string[] => [k.lease],
-  release: (k: QueueKeys): string[] => [k.ready, k.active, k.lease, k.batches, k.wake],
+  release: (k: QueueKeys): string[] => [k.ready, k.lease, k.claims, k.wake],
 };

@@ -1,5 +1,5 @@
 import { backoffDelay, BackoffOptions } from './backoff.js';
-import { decodeRecord, DecodedJob, recordId } from './codec.js';
+import { decodeRecord, DecodedJob, recordId, RS } from './codec.js';
 import { isPermanent, LeaseLostError, ShutdownAbortError } from './errors.js';
 import { JobContext } from './job-context.js';
 import { queueKeys } from './keys.js';
@@ -39,23 +39,41 @@ export interface WorkerSettings {
   jobIdRetention?: number;
 }
 
+/** A claim as this worker holds it: its token (the lease, and the fence) and how many jobs it took. */
+class Claim {
+  /** Some of its jobs were settled on their own: it can no longer be acknowledged whole. */
+  splitUp = false;
+
+  constructor(
+    readonly token: string,
+    readonly size: number,
+  ) {}
+}
+
+/** A job of a claim, by its 1-based position in the claim; `token:position` names it to the scripts. */
+interface Position {
+  readonly claim: Claim;
+  readonly position: number;
+}
+
 /** One delivery of a job: the handler's JobContext, plus what the worker tracks about it. */
-class Delivery extends JobContext {
+class Delivery extends JobContext implements Position {
   controller?: AbortController;
   /** Lease lost or job released: its outcome must not be settled. */
   abandoned = false;
+  /** `token:position`, how scripts name this delivery. */
+  readonly member: string;
 
   constructor(
-    /** The claim that holds the job. */
-    readonly token: string,
-    /** `token:id`, how scripts name this delivery. */
-    readonly member: string,
+    readonly claim: Claim,
+    readonly position: number,
     readonly job: DecodedJob,
     readonly queue: string,
     readonly attempt: number,
     readonly maxAttempts: number,
   ) {
     super();
+    this.member = `${claim.token}:${position}`;
   }
 
   get id(): string {
@@ -102,9 +120,9 @@ export class QueueWorker {
   private readonly wakeKey: string;
   private readonly running = new Map<string, Delivery>();
   private acks: Delivery[] = [];
-  private retries: (string | number)[] = [];
-  /** Triples: delivery, attempts made to record (-1: leave the record as it is), error JSON. */
-  private deads: (string | number)[] = [];
+  private retries: Array<Position & { delay: number }> = [];
+  /** attemptsMade: attempts to record in the dead letter (-1: leave the record as it is). */
+  private deads: Array<Position & { attemptsMade: number; error: string }> = [];
   private readonly wakeup = new Wakeup();
   private wakeRequested = true;
   private readyEmpty = false;
@@ -214,11 +232,11 @@ export class QueueWorker {
         if (records === undefined) continue;
         if (this.stopping) {
           // Claimed while shutdown began: these never start, they go straight back.
-          await this.release(records.members);
+          await this.release(records.list.map((_, i) => `${records.claim.token}:${i + 1}`));
           break;
         }
         this.readyEmpty = records.list.length < count;
-        for (let i = 0; i < records.list.length; i++) this.startJob(records.list[i], records.token);
+        for (let i = 0; i < records.list.length; i++) this.startJob(records.list[i], records.claim, i + 1);
         continue;
       }
       await this.waitForWork(free > 0);
@@ -226,7 +244,7 @@ export class QueueWorker {
   }
 
   /** One claim round trip carrying every pending settle; undefined when it failed (and was backed off). */
-  private async claim(count: number): Promise<{ token: string; list: string[]; readonly members: string[] } | undefined> {
+  private async claim(count: number): Promise<{ claim: Claim; list: string[] } | undefined> {
     const acks = this.acks;
     const retries = this.retries;
     const deads = this.deads;
@@ -239,31 +257,20 @@ export class QueueWorker {
         this.settings.leaseMs,
         count,
         this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION,
-        ...groupAcks(acks),
-        retries.length / 2,
-        ...retries,
-        deads.length / 3,
-        ...deads,
+        ...settleArgs(acks, retries, deads),
       );
       this.recovered();
-      const token = String(reply[0]);
       this.schedule(Number(reply[1]));
       if (Number(reply[2]) > 0) {
         this.settings.logger.warn(
           `Queue "${this.queue}": ${reply[2]} finished job(s) were not settled because their lease had been lost (another delivery owns them)`,
         );
       }
-      const list = reply.slice(3) as string[];
-      // Members are needed only when claimed jobs go straight back (shutdown): built then, not per claim.
-      return {
-        token,
-        list,
-        get members() {
-          return list.map((r) => `${token}:${recordId(r)}`);
-        },
-      };
+      const list = reply[3] ? reply[3].split(RS) : [];
+      return { claim: new Claim(String(reply[0]), list.length), list };
     } catch (error) {
-      // Settles are idempotent (fenced by lease member): keep them for the next round trip.
+      // Settles are idempotent (a settled position or a gone claim changes nothing): keep them for the
+      // next round trip.
       this.acks = acks.concat(this.acks);
       this.retries = retries.concat(this.retries);
       this.deads = deads.concat(this.deads);
@@ -272,14 +279,13 @@ export class QueueWorker {
     }
   }
 
-  private startJob(record: string, token: string): void {
-    const member = `${token}:${recordId(record)}`;
+  private startJob(record: string, claim: Claim, position: number): void {
     let job: DecodedJob;
     try {
       job = decodeRecord(record);
     } catch (error) {
       this.settings.logger.error(`Queue "${this.queue}": job ${recordId(record)} dead-lettered: ${(error as Error).message}`);
-      this.deads.push(member, -1, errorJson(error, 0));
+      this.deads.push({ claim, position, attemptsMade: -1, error: errorJson(error, 0) });
       this.wakeup.notifySoon();
       return;
     }
@@ -291,12 +297,12 @@ export class QueueWorker {
       );
       this.settings.logger.error(`Queue "${this.queue}": job ${job.id} (trace ${job.traceId}) dead-lettered: ${error.message}`);
       // It never runs: lost deliveries used every attempt, so the record says exactly that many.
-      this.deads.push(member, maxAttempts, errorJson(error, maxAttempts));
+      this.deads.push({ claim, position, attemptsMade: maxAttempts, error: errorJson(error, maxAttempts) });
       this.wakeup.notifySoon();
       return;
     }
-    const delivery = new Delivery(token, member, job, this.settings.queue, attempt, maxAttempts);
-    this.running.set(member, delivery);
+    const delivery = new Delivery(claim, position, job, this.settings.queue, attempt, maxAttempts);
+    this.running.set(delivery.member, delivery);
     let outcome: unknown;
     try {
       outcome = this.settings.process(job.payload, delivery);
@@ -333,13 +339,13 @@ export class QueueWorker {
       if (isPermanent(error) || delivery.attempt >= delivery.maxAttempts) {
         const why = isPermanent(error) ? 'failed permanently' : `failed on its last attempt (${delivery.attempt}/${delivery.maxAttempts})`;
         this.settings.logger.error(`${label} ${why}: ${message}; dead-lettered${payload}`, stack);
-        this.deads.push(delivery.member, delivery.attempt, errorJson(error, delivery.attempt));
+        this.deads.push({ ...pos(delivery), attemptsMade: delivery.attempt, error: errorJson(error, delivery.attempt) });
       } else {
         const delay = backoffDelay(job.options.backoff ?? this.settings.defaults.backoff, delivery.attempt);
         this.settings.logger.warn(
           `${label} failed on attempt ${delivery.attempt}/${delivery.maxAttempts}: ${message}; retrying in ${delay} ms${payload}`,
         );
-        this.retries.push(delivery.member, delay);
+        this.retries.push({ ...pos(delivery), delay });
       }
     }
     this.wakeup.notifySoon();
@@ -398,7 +404,7 @@ export class QueueWorker {
   private async renew(): Promise<void> {
     const held = [...this.running.values()].filter((d) => !d.abandoned);
     if (held.length === 0) return;
-    const tokens = [...new Set(held.map((d) => d.token))];
+    const tokens = [...new Set(held.map((d) => d.claim.token))];
     let lost: number[];
     try {
       lost = await this.client.rqRenew(...this.renewKeys, this.settings.leaseMs, ...tokens);
@@ -408,7 +414,7 @@ export class QueueWorker {
     const lostTokens = new Set(lost.map((position) => tokens[position - 1]));
     for (const d of held) {
       // `held` was read before the round trip: a delivery that finished meanwhile is left alone.
-      if (!lostTokens.has(d.token) || d.abandoned || !this.running.has(d.member)) continue;
+      if (!lostTokens.has(d.claim.token) || d.abandoned || !this.running.has(d.member)) continue;
       d.abandoned = true;
       this.settings.logger.warn(
         `Queue "${this.queue}": lost the lease of job ${d.job.id} (trace ${d.job.traceId}); aborting it, another delivery owns it now`,
@@ -458,17 +464,56 @@ export class QueueWorker {
   }
 }
 
-/** Acks on the wire: the number of claims, then per claim its token, how many of its jobs, their ids. */
-function groupAcks(acks: Delivery[]): (string | number)[] {
-  if (acks.length === 0) return [0];
-  const byToken = new Map<string, string[]>();
-  for (const d of acks) {
-    const ids = byToken.get(d.token);
-    if (ids) ids.push(d.job.id);
-    else byToken.set(d.token, [d.job.id]);
+function pos(delivery: Delivery): Position {
+  return { claim: delivery.claim, position: delivery.position };
+}
+
+/** Generated ids are all digits; only caller-chosen ids need handling when their job completes. */
+function isCallerId(id: string): boolean {
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 48 || c > 57) return true;
   }
-  const args: (string | number)[] = [byToken.size];
-  for (const [token, ids] of byToken) args.push(token, ids.length, ...ids);
+  return false;
+}
+
+/**
+ * Settles on the wire (see claim.lua): acknowledgements grouped by claim, a claim whose every job
+ * succeeded as one entry ('all' and its caller-chosen ids), others by position; then retries and dead
+ * letters by delivery. Marks the claims it splits up, which are settled by position from then on.
+ */
+function settleArgs(
+  acks: Delivery[],
+  retries: Array<Position & { delay: number }>,
+  deads: Array<Position & { attemptsMade: number; error: string }>,
+): (string | number)[] {
+  const byClaim = new Map<Claim, Delivery[]>();
+  for (const d of acks) {
+    const group = byClaim.get(d.claim);
+    if (group) group.push(d);
+    else byClaim.set(d.claim, [d]);
+  }
+  const args: (string | number)[] = [byClaim.size];
+  for (const [claim, group] of byClaim) {
+    if (!claim.splitUp && group.length === claim.size) {
+      const callerIds = group.filter((d) => isCallerId(d.job.id)).map((d) => d.job.id);
+      args.push(claim.token, 'all', callerIds.length, ...callerIds);
+    } else {
+      claim.splitUp = true;
+      args.push(claim.token, group.length);
+      for (const d of group) args.push(isCallerId(d.job.id) ? `${d.position}:${d.job.id}` : d.position);
+    }
+  }
+  args.push(retries.length);
+  for (const r of retries) {
+    r.claim.splitUp = true;
+    args.push(`${r.claim.token}:${r.position}`, r.delay);
+  }
+  args.push(deads.length);
+  for (const d of deads) {
+    d.claim.splitUp = true;
+    args.push(`${d.claim.token}:${d.position}`, d.attemptsMade, d.error);
+  }
   return args;
 }
 

@@ -4,13 +4,16 @@
 -- The whole record lives in the ready list (or as the member of the delayed set), which keeps a waiting
 -- job to one list entry.
 --
--- Each claim gets a token, unique per claim (a counter). The claimed jobs sit in the active hash as
--- id -> token SEP record, and the claim holds one lease: the token in the lease set, scored by its
--- deadline (ms, Redis TIME). The batches hash keeps, per token, the ids it claimed (field token) and
--- how many of them are still unsettled (field token#n); the batch and its lease go when that reaches 0.
--- A worker names a delivery as "token:id": it may settle the job only while the active entry still
--- carries its token. That is the fence: a recovered or re-claimed job carries another token, or none.
+-- A claim takes up to N records off the ready list at once and keeps them, joined by RS, as one string
+-- in the claims hash under its token (a counter plus the clock's microseconds: unique per claim). The
+-- claim holds one lease: its token in the lease set, scored by the deadline (ms, Redis TIME). Per token
+-- the hash also keeps how many of the claim's jobs are unsettled (token#n) and which positions were
+-- settled one by one (token#d, ",3,7,"); '#active' counts unsettled jobs over all claims. A claim whose
+-- jobs are all settled, or whose lease expired (its unsettled jobs go back to ready), disappears whole.
+-- A worker names a delivery "token:position". That is the fence: a delivery can settle its job only while
+-- its claim exists and its position is unsettled, so a worker whose claim was recovered settles nothing.
 local SEP = '\031'
+local RS = '\030'
 local CHUNK = 4000 -- unpack() is bounded by Lua's C stack; keep variadic calls under it (even, for pairs)
 
 -- Redis's clock in ms, and its microseconds field (to make tokens unique even if a counter rolls back).
@@ -53,53 +56,33 @@ local function zmscore(key, members)
   return out
 end
 
--- HMGET in chunks; a missing field comes back as false.
-local function hmget(key, fields)
-  local out = {}
-  local i = 1
-  while i <= #fields do
-    local j = math.min(i + CHUNK - 1, #fields)
-    local part = redis.call('HMGET', key, unpack(fields, i, j))
-    for k = 1, j - i + 1 do
-      out[#out + 1] = part[k]
+-- "token:position" -> token, position
+local function splitDelivery(delivery)
+  local p = string.find(delivery, ':', 1, true)
+  if not p then return delivery, 0 end
+  return string.sub(delivery, 1, p - 1), tonumber(string.sub(delivery, p + 1)) or 0
+end
+
+-- The records of a claim, in claim order (a record never contains RS: see codec.ts).
+local function splitRecords(blob)
+  local records = {}
+  local from = 1
+  while true do
+    local stop = string.find(blob, RS, from, true)
+    if not stop then
+      records[#records + 1] = string.sub(blob, from)
+      return records
     end
-    i = j + 1
+    records[#records + 1] = string.sub(blob, from, stop - 1)
+    from = stop + 1
   end
-  return out
 end
 
--- "token:id" -> token, id
-local function splitMember(member)
-  local p = string.find(member, ':', 1, true)
-  if not p then return '', member end
-  return string.sub(member, 1, p - 1), string.sub(member, p + 1)
-end
-
--- The record of an active entry if it belongs to the claim `token`, else nil.
-local function owned(value, token)
-  local prefix = token .. SEP
-  if value and string.sub(value, 1, #prefix) == prefix then
-    return string.sub(value, #prefix + 1)
-  end
+-- The job id of a record (everything before the first SEP), or nil when it has none.
+local function recordId(rec)
+  local p = string.find(rec, SEP, 1, true)
+  if p and p > 1 then return string.sub(rec, 1, p - 1) end
   return nil
-end
-
--- Counts settled jobs off their batches; a batch with nothing left unsettled drops its lease.
--- `settled` maps token -> number of its jobs just settled.
-local function closeBatches(batches, lease, settled)
-  for token, n in pairs(settled) do
-    if redis.call('HINCRBY', batches, token .. '#n', -n) <= 0 then
-      redis.call('HDEL', batches, token, token .. '#n')
-      redis.call('ZREM', lease, token)
-    end
-  end
-end
-
-
-
--- Generated ids are decimal; caller-chosen ids never are, and only those are kept in the ids set.
-local function isCustomId(id)
-  return string.find(id, '^%d+$') == nil
 end
 
 -- The record with its attemptsMade replaced by n, or by n(current) when n is a function.
@@ -121,23 +104,67 @@ local function bumpAttempts(rec)
   return setAttempts(rec, function(n) return n + 1 end)
 end
 
--- Hands back the jobs of an expired claim: ready again, attempt counted (the delivery was lost).
-local function recoverBatch(ready, active, batches, lease, token)
-  local list = redis.call('HGET', batches, token)
-  if list then
-    local ids = {}
-    for id in string.gmatch(list, '[^' .. SEP .. ']+') do ids[#ids + 1] = id end
-    local values = hmget(active, ids)
-    for i = 1, #ids do
-      local rec = owned(values[i], token)
-      if rec then
-        redis.call('HDEL', active, ids[i])
+-- Drops a claim whole: its records, counters and lease.
+local function dropClaim(claims, lease, token, unsettled)
+  redis.call('HDEL', claims, token, token .. '#n', token .. '#d')
+  if unsettled > 0 then redis.call('HINCRBY', claims, '#active', -unsettled) end
+  redis.call('ZREM', lease, token)
+end
+
+-- Settles positions of a claim; returns a table position -> true of those that were unsettled (the
+-- others are stale: already settled, or the claim is gone).
+local function settlePositions(claims, lease, token, positions)
+  local fresh = {}
+  local left = tonumber(redis.call('HGET', claims, token .. '#n'))
+  if not left then return fresh end
+  local done = redis.call('HGET', claims, token .. '#d') or ','
+  local count = 0
+  for _, p in ipairs(positions) do
+    local mark = ',' .. p .. ','
+    if p >= 1 and not fresh[p] and not string.find(done, mark, 1, true) then
+      fresh[p] = true
+      count = count + 1
+      done = done .. p .. ','
+    end
+  end
+  if count == 0 then return fresh end
+  if count >= left then
+    dropClaim(claims, lease, token, left)
+  else
+    redis.call('HSET', claims, token .. '#n', left - count, token .. '#d', done)
+    redis.call('HINCRBY', claims, '#active', -count)
+  end
+  return fresh
+end
+
+-- Hands back the unsettled jobs of an expired claim: ready again, attempt counted (the delivery was lost).
+local function recoverClaim(ready, claims, lease, token)
+  local blob = redis.call('HGET', claims, token)
+  local left = tonumber(redis.call('HGET', claims, token .. '#n')) or 0
+  if blob then
+    local done = redis.call('HGET', claims, token .. '#d') or ','
+    for p, rec in ipairs(splitRecords(blob)) do
+      if not string.find(done, ',' .. p .. ',', 1, true) then
         redis.call('LPUSH', ready, bumpAttempts(rec))
       end
     end
   end
-  redis.call('HDEL', batches, token, token .. '#n')
-  redis.call('ZREM', lease, token)
+  dropClaim(claims, lease, token, left)
+end
+
+-- Caller-chosen ids of completed jobs stay taken for the retention window (or are freed at once).
+local function completeIds(ids, retained, completed, now, retainMs)
+  if #completed == 0 then return end
+  if retainMs > 0 then
+    local scored = {}
+    for i = 1, #completed do
+      scored[#scored + 1] = now + retainMs
+      scored[#scored + 1] = completed[i]
+    end
+    bulk('ZADD', retained, scored)
+  else
+    bulk('SREM', ids, completed)
+  end
 end
 
 local function deadEntry(id, now, errJson, rec)
