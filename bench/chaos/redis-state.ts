@@ -5,22 +5,25 @@ import { PREFIX, QUEUE } from './jobs.js';
 /**
  * Where each job is, read in one MULTI (one consistent instant: every state change is one script).
  * The data model (libs/redis-queue/src/engine/lua/_common.lua): waiting jobs are records in the ready
- * list or the delayed set; a claimed job is `id -> token SEP record` in the active hash; each claim
- * (token) holds one lease in the lease set and a batch entry (`token` -> its ids, `token#n` -> how many
- * are still unsettled); dead jobs are in the dead hash; caller-chosen ids present anywhere are in `ids`,
- * and so are those of jobs completed within the id retention window (`jobIdRetention`), which the
- * `retained-ids` sorted set lists, scored by when they are free again.
+ * list or the delayed set; claimed jobs sit in the claims hash, per claim token: the records joined by RS
+ * (`token`), how many are unsettled (`token#n`) and the positions settled one by one (`token#d`), with
+ * `#active` counting unsettled jobs over all claims; each claim holds one lease (its token in the lease
+ * set); dead jobs are in the dead hash; caller-chosen ids present anywhere are in `ids`, and so are those
+ * of jobs completed within the id retention window (`jobIdRetention`), which the `retained-ids` sorted
+ * set lists, scored by when they are free again.
  */
 export interface QueueSnapshot {
   at: number;
   ready: string[];
   delayed: string[];
-  /** Active job id -> the token of the claim that holds it. */
+  /** Claimed, unsettled job id -> the token of the claim that holds it. */
   active: Map<string, string>;
   /** Claim tokens with a lease. */
   leases: string[];
-  /** Claim token -> { ids it claimed, how many it says are unsettled }. */
+  /** Claim token -> { ids at its unsettled positions, how many it says are unsettled }. */
   batches: Map<string, { ids: string[]; open: number }>;
+  /** The `#active` counter. */
+  activeCounter: number;
   dead: string[];
   ids: string[];
   /** Ids of completed jobs still taken (retention window) -> when they are free again (Redis clock, ms). */
@@ -31,9 +34,12 @@ export interface QueueSnapshot {
 export interface SnapshotViolations {
   /** Active, but its claim has no lease: no worker renews it and recovery never finds it (stuck forever). */
   leaseless: string[];
-  /** Active, but its claim's batch does not list it: recovery of the claim would leave it behind. */
+  /**
+   * Claims whose unsettled count disagrees with their unsettled positions: the claim (and its lease)
+   * would go while jobs are in flight, or never go.
+   */
   unrecoverable: string[];
-  /** Claims with more active jobs than their unsettled count: the lease would go while jobs are in flight. */
+  /** Leases without a claim, or '#active' when that counter disagrees with the claims. */
   undercounted: string[];
   /** Ids found in more than one place (or twice in one): a job stored twice. */
   multiPlaced: string[];
@@ -54,6 +60,7 @@ export interface SnapshotViolations {
 }
 
 const SEP = '\x1f';
+const RS = '\x1e';
 const beforeSep = (s: string): string => s.slice(0, Math.max(0, s.indexOf(SEP)));
 
 export async function snapshot(client: Redis): Promise<QueueSnapshot> {
@@ -62,9 +69,8 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     .multi()
     .lrange(k.ready, 0, -1)
     .zrange(k.delayed, 0, -1)
-    .hgetall(k.active)
+    .hgetall(k.claims)
     .zrange(k.lease, 0, -1)
-    .hgetall(k.batches)
     .hkeys(k.dead)
     .smembers(k.ids)
     .zrange(k.retainedIds, 0, -1, 'WITHSCORES')
@@ -74,30 +80,38 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     if (error) throw error;
     return value;
   });
-  const [ready, delayed, active, leases, batches, dead, ids, retainedFlat] = values as [
+  const [ready, delayed, claims, leases, dead, ids, retainedFlat] = values as [
     string[],
     string[],
     Record<string, string>,
     string[],
-    Record<string, string>,
     string[],
     string[],
     string[],
   ];
   const retained = new Map<string, number>();
   for (let i = 0; i + 1 < retainedFlat.length; i += 2) retained.set(retainedFlat[i], Number(retainedFlat[i + 1]));
-  const batchMap = new Map<string, { ids: string[]; open: number }>();
-  for (const [field, value] of Object.entries(batches)) {
-    if (field.endsWith('#n')) continue;
-    batchMap.set(field, { ids: value.split(SEP), open: Number(batches[`${field}#n`] ?? 0) });
+  const batches = new Map<string, { ids: string[]; open: number }>();
+  const active = new Map<string, string>();
+  for (const [token, blob] of Object.entries(claims)) {
+    if (token.includes('#')) continue;
+    const settled = new Set((claims[`${token}#d`] ?? '').split(',').filter(Boolean).map(Number));
+    const unsettled = blob
+      .split(RS)
+      .map((record, i) => ({ id: beforeSep(record), position: i + 1 }))
+      .filter((r) => !settled.has(r.position))
+      .map((r) => r.id);
+    for (const id of unsettled) active.set(id, token);
+    batches.set(token, { ids: unsettled, open: Number(claims[`${token}#n`] ?? 0) });
   }
   return {
     at: Date.now(),
     ready: ready.map(beforeSep),
     delayed: delayed.map(beforeSep),
-    active: new Map(Object.entries(active).map(([id, value]) => [id, beforeSep(value)])),
+    active,
     leases,
-    batches: batchMap,
+    batches,
+    activeCounter: Number(claims['#active'] ?? 0),
     dead,
     ids,
     retained,
@@ -106,14 +120,12 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
 
 export function violations(s: QueueSnapshot): SnapshotViolations {
   const leased = new Set(s.leases);
-  const perToken = new Map<string, number>();
   const leaseless: string[] = [];
-  const unrecoverable: string[] = [];
-  for (const [id, token] of s.active) {
-    perToken.set(token, (perToken.get(token) ?? 0) + 1);
-    if (!leased.has(token)) leaseless.push(id);
-    if (!s.batches.get(token)?.ids.includes(id)) unrecoverable.push(id);
-  }
+  for (const [id, token] of s.active) if (!leased.has(token)) leaseless.push(id);
+  const unrecoverable = [...s.batches].filter(([, b]) => b.open !== b.ids.length).map(([token]) => token);
+  const undercounted = s.leases.filter((token) => !s.batches.has(token));
+  const open = [...s.batches.values()].reduce((n, b) => n + b.open, 0);
+  if (open !== s.activeCounter) undercounted.push('#active');
   const places = new Map<string, number>();
   for (const list of [s.ready, s.delayed, [...s.active.keys()], s.dead]) {
     for (const id of list) places.set(id, (places.get(id) ?? 0) + 1);
@@ -123,7 +135,7 @@ export function violations(s: QueueSnapshot): SnapshotViolations {
   return {
     leaseless,
     unrecoverable,
-    undercounted: [...perToken].filter(([token, n]) => n > (s.batches.get(token)?.open ?? 0)).map(([token]) => token),
+    undercounted,
     multiPlaced: [...places].filter(([, n]) => n > 1).map(([id]) => id),
     missingFromIds: [...places.keys()].filter((id) => custom(id) && !idSet.has(id)),
     staleIds: s.ids.filter((id) => !places.has(id) && !s.retained.has(id)),

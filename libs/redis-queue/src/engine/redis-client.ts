@@ -160,39 +160,59 @@ function watchOutages(client: RedisClient, settings: ClientSettings): void {
   });
 }
 
+/** A call waiting for its client to become ready. */
+interface ReadyWaiter {
+  onReady(): void;
+  onEnd(): void;
+  lastError?: Error;
+}
+
+const readyWaiters = new WeakMap<RedisClient, Set<ReadyWaiter>>();
+
+/**
+ * The calls waiting for `client`: one ready, one error and one end listener per client however many
+ * calls wait (a listener per call made Node warn of a leak past 10 enqueues waiting through an outage).
+ */
+function waitersOf(client: RedisClient): Set<ReadyWaiter> {
+  let waiters = readyWaiters.get(client);
+  if (!waiters) {
+    const set = new Set<ReadyWaiter>();
+    client.on('ready', () => [...set].forEach((w) => w.onReady()));
+    client.on('error', (error: Error) => set.forEach((w) => (w.lastError = error)));
+    client.on('end', () => [...set].forEach((w) => w.onEnd()));
+    readyWaiters.set(client, set);
+    waiters = set;
+  }
+  return waiters;
+}
+
 /** Resolves once the client is ready, or rejects with RedisUnavailableError after `timeoutMs`. */
 export function whenReady(client: RedisClient, timeoutMs: number, what: string): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   if (client.status === 'end') return Promise.reject(new RedisUnavailableError(`${what}: the Redis connection is closed`));
   return new Promise((resolve, reject) => {
-    let lastError: Error | undefined;
-    const onError = (error: Error) => (lastError = error);
-    const onReady = () => {
-      cleanup();
-      resolve();
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(new RedisUnavailableError(`${what}: the Redis connection was closed`));
+    const waiters = waitersOf(client);
+    const waiter: ReadyWaiter = {
+      onReady: () => {
+        done();
+        resolve();
+      },
+      onEnd: () => {
+        done();
+        reject(new RedisUnavailableError(`${what}: the Redis connection was closed`));
+      },
     };
     const timer = setTimeout(() => {
-      cleanup();
-      reject(
-        new RedisUnavailableError(
-          `${what}: Redis unreachable for ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}; option "commandTimeout" bounds this wait`,
-        ),
-      );
+      done();
+      const cause = waiter.lastError ? ` (${waiter.lastError.message})` : '';
+      reject(new RedisUnavailableError(`${what}: Redis unreachable for ${timeoutMs} ms${cause}; option "commandTimeout" bounds this wait`));
     }, timeoutMs);
     timer.unref(); // the connection's own reconnect timer keeps the process alive while it matters
-    const cleanup = () => {
+    const done = () => {
       clearTimeout(timer);
-      client.off('ready', onReady);
-      client.off('error', onError);
-      client.off('end', onEnd);
+      waiters.delete(waiter);
     };
-    client.on('ready', onReady);
-    client.on('error', onError);
-    client.on('end', onEnd);
+    waiters.add(waiter);
   });
 }
 
