@@ -69,6 +69,58 @@ describe('lease fencing', () => {
     redis.disconnect();
   });
 
+  it('counts every job of a claim recovered whole as not settled, so lost leases are reported in full', async () => {
+    const prefix = uniquePrefix('fence');
+    const producer = new JobProducer({ client: client('producer'), prefix });
+    const warnings: string[] = [];
+    const gate = deferred();
+    const firstStarts: string[] = [];
+    const secondDone: string[] = [];
+    const worker = (onJob: (id: string) => Promise<void> | void, logger = quiet) =>
+      new QueueWorker({
+        queue: 'batch',
+        prefix,
+        client: client('worker'),
+        blockingClient: client('blocking'),
+        concurrency: 6, // each lane claims 3 at once
+        leaseMs: 60_000,
+        defaults: { attempts: 5, backoff: { type: 'fixed', delay: 0 } },
+        logger,
+        process: (_payload, job) => onJob(job.id),
+      });
+    await producer.enqueueMany('batch', [{ payload: { n: 1 } }, { payload: { n: 2 } }, { payload: { n: 3 } }]);
+    const first = worker(
+      async (id) => {
+        firstStarts.push(id);
+        await gate.promise;
+      },
+      { ...quiet, warn: (message: string) => warnings.push(message) },
+    );
+    first.start();
+    await waitFor(() => firstStarts.length === 3, 5000, 'one claim of three jobs');
+
+    const redis = rawClient();
+    const leaseKey = `${prefix}:{batch}:lease`;
+    expect(await redis.zcard(leaseKey)).toBe(1);
+    const [member] = await redis.zrange(leaseKey, 0, 0);
+    await redis.zadd(leaseKey, 'XX', 0, member);
+    const second = worker((id) => void secondDone.push(id));
+    second.start();
+    await waitFor(() => secondDone.length === 3, 5000, 'the three jobs delivered again');
+
+    try {
+      // All three of the first worker's jobs now succeed: one whole-claim acknowledgement, refused.
+      gate.resolve();
+      await waitFor(() => warnings.some((w) => /not settled/.test(w)), 5000, 'the refused acknowledgement');
+      expect(warnings.filter((w) => /not settled/.test(w))).toEqual([
+        'Queue "batch": 3 finished job(s) were not settled because their lease had been lost (another delivery owns them)',
+      ]);
+    } finally {
+      await Promise.all([first.stop(1000), second.stop(1000)]);
+      redis.disconnect();
+    }
+  });
+
   it('aborts the signal of a job whose lease was lost, when renewal finds out', async () => {
     const prefix = uniquePrefix('fence');
     const producer = new JobProducer({ client: client('producer'), prefix });

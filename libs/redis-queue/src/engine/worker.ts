@@ -497,7 +497,7 @@ function settleArgs(
   for (const [claim, group] of byClaim) {
     if (!claim.splitUp && group.length === claim.size) {
       const callerIds = group.filter((d) => isCallerId(d.job.id)).map((d) => d.job.id);
-      args.push(claim.token, 'all', callerIds.length, ...callerIds);
+      args.push(claim.token, 'all', claim.size, callerIds.length, ...callerIds);
     } else {
       claim.splitUp = true;
       args.push(claim.token, group.length);

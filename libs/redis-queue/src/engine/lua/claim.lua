@@ -4,7 +4,7 @@
 --       10 retained ids
 -- ARGV: 1 lease ms, 2 claim count N (0: settle only), 3 ms a completed job's caller-chosen id stays taken,
 --       then G groups of acknowledgements, each: token, then either
---         'all', M, M caller-chosen ids among its jobs (every job of the claim succeeded), or
+--         'all', S, M, M caller-chosen ids among its jobs (every one of the claim's S jobs succeeded), or
 --         K, K entries "position" or "position:callerId" (these jobs of the claim succeeded),
 --       then R, R pairs (delivery "token:position", retry delay ms),
 --       then D, D triples (delivery, attempts made to record (-1: keep the record as is), error JSON)
@@ -30,15 +30,16 @@ a = a + 1
 for _ = 1, groups do
   local token, k = ARGV[a], ARGV[a + 1]
   if k == 'all' then
-    local m = tonumber(ARGV[a + 2])
+    local m = tonumber(ARGV[a + 3])
     local left = tonumber(redis.call('HGET', claims, token .. '#n'))
     if left then
       dropClaim(claims, lease, token, left)
-      for i = 1, m do completed[#completed + 1] = ARGV[a + 2 + i] end
+      for i = 1, m do completed[#completed + 1] = ARGV[a + 3 + i] end
     else
-      stale = stale + 1
+      -- The claim was recovered whole: every one of its jobs went back to ready and runs again.
+      stale = stale + tonumber(ARGV[a + 2])
     end
-    a = a + 3 + m
+    a = a + 4 + m
   else
     k = tonumber(k)
     local positions, callerIds = {}, {}
