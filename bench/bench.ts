@@ -424,14 +424,17 @@ class LibraryRun {
   }
 
   /**
-   * Many delayed jobs (due in 1-2 hours) wait in SCALE_QUEUE; then runs of `jobs` immediate jobs alternate
+   * Many delayed jobs (due in 1-2 hours) wait in SCALE_QUEUE; then runs of immediate jobs alternate
    * between QUEUE (no delayed jobs) and SCALE_QUEUE, twice each, on the same Redis and worker process, so
    * that the machine's drifting load weighs on both sides alike. Each side keeps its better rate and its
    * lower Redis CPU per job.
    */
   async scale(): Promise<void> {
     const m = this.config.scaleDelayed;
-    const n = this.config.jobs;
+    // Runs of about a second's work at least: a run of a fast library over `jobs` alone lasts a fraction
+    // of a second, where timer and scheduling noise swamp the difference being measured.
+    const rate = this.result.processing?.jobsPerSec ?? 0;
+    const n = Math.min(5 * this.config.jobs, Math.max(this.config.jobs, Math.ceil(rate / 10_000) * 10_000));
     await this.admin.flushall();
     await sleep(200);
     const mem0 = await usedMemory(this.admin);

@@ -117,6 +117,7 @@ function rows(report: BenchReport): Row[] {
     ['Lua time per job, µs', ...f((r) => r.processing?.scriptUsecPerJob)],
     ['idle: commands/s sent (incl. Lua)', ...f((r) => r.idle && `${r.idle.clientCommandsPerSec} (${r.idle.redisCallsPerSec})`)],
     [`scale: delayed jobs waiting`, ...f((r) => (r.scale ? ('skipped' in r.scale ? `skipped: ${r.scale.skipped}` : n(r.scale.delayedJobs)) : undefined))],
+    ['scale: jobs per processing run', ...f((r) => (r.scale && 'jobsPerSec' in r.scale ? n(r.scale.jobs) : undefined))],
     ['scale: processing with / without them, jobs/s', ...f((r) => r.scale && 'jobsPerSec' in r.scale ? `${n(r.scale.jobsPerSec)} / ${n(r.scale.baselineJobsPerSec)} (${r.scale.throughputRatio}x)` : undefined)],
     ['scale: Redis CPU per job with / without, µs', ...f((r) => r.scale && 'jobsPerSec' in r.scale ? `${r.scale.redisCpuUsecPerJob} / ${r.scale.baselineRedisCpuUsecPerJob} (${r.scale.redisCpuRatio}x)` : undefined)],
     ['scale: bulk enqueue, jobs/s', ...f((r) => r.scale && 'jobsPerSec' in r.scale ? n(r.scale.bulkEnqueuePerSec) : undefined)],
@@ -161,7 +162,7 @@ function notes(report: BenchReport): string[] {
     'Bulk enqueue, processing (with and without the delayed jobs) and latency: the better of two runs per library (both listed below), because the 2-core machine is shared; Redis CPU and Lua time per job: the lower of the two processing runs.',
     'Processing: one worker child process per library, no-op async handler; time from the first handler start to the moment Redis first shows no job of the run claimed-but-unacknowledged after the last handler start (the child polls with one command after the last start; those polls are not counted as the library\'s commands).',
     'Latency: producer stamps CLOCK_MONOTONIC ms into the payload just before its single-job enqueue call; the worker child reads the same clock at handler start. Delayed lateness: Date.now() at handler start minus (Date.now() before the enqueue call + delay); negative = early.',
-    'Scale: the delayed jobs (due in 1-2 hours) wait in a second queue of the same Redis; processing runs then alternate between the plain queue and that one, twice each, with the same worker process, and each side keeps its better rate and lower Redis CPU per job.',
+    'Scale: the delayed jobs (due in 1-2 hours) wait in a second queue of the same Redis; processing runs then alternate between the plain queue and that one, twice each, with the same worker process, and each side keeps its better rate and lower Redis CPU per job. Each run has about a second of work at least: as many jobs as the library processed per second in the processing phase, between 1x and 5x the job count.',
     'Commands: "incl. Lua" counts every command Redis ran (INFO commandstats, including those called inside scripts); "client commands" counts what clients sent (MONITOR, on a separate sample run). Redis CPU = INFO cpu user+sys delta per job.',
   ];
   for (const key of COLUMNS) {

@@ -1,4 +1,4 @@
-import { closeClient, consoleLogger, createClient, JobProducer, QueueInspector, QueueWorker, RedisClient } from '../libs/redis-queue/src/engine/index.js';
+import { closeClient, consoleLogger, createClient, JobProducer, QueueInspector, QueueLogger, QueueWorker, RedisClient } from '../libs/redis-queue/src/engine/index.js';
 import { deferred, rawClient, redisUrl, uniquePrefix, waitFor } from './support/helpers.js';
 
 const quiet = { ...consoleLogger, warn: () => undefined, error: () => undefined, log: () => undefined };
@@ -76,7 +76,7 @@ describe('lease fencing', () => {
     const gate = deferred();
     const firstStarts: string[] = [];
     const secondDone: string[] = [];
-    const worker = (onJob: (id: string) => Promise<void> | void, logger = quiet) =>
+    const worker = (onJob: (id: string) => Promise<void> | void, logger: QueueLogger = quiet) =>
       new QueueWorker({
         queue: 'batch',
         prefix,
@@ -94,7 +94,7 @@ describe('lease fencing', () => {
         firstStarts.push(id);
         await gate.promise;
       },
-      { ...quiet, warn: (message: string) => warnings.push(message) },
+      { ...quiet, warn: (message: string) => void warnings.push(message) },
     );
     first.start();
     await waitFor(() => firstStarts.length === 3, 5000, 'one claim of three jobs');
