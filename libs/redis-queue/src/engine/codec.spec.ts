@@ -59,6 +59,26 @@ describe('payload encoding', () => {
     expect(() => encodePayload(a)).toThrow('payload.b.c refers back to one of its parents');
   });
 
+  it('finds cycles and shared references in deep structures too, naming the path', () => {
+    // 40 levels: past the depth where the check keeps its parents in a set as well as a list.
+    const root: Record<string, unknown> = {};
+    let node = root;
+    for (let i = 0; i < 40; i++) {
+      const child = {};
+      node[i % 2 ? 'list' : 'next'] = i % 2 ? [child] : child;
+      node = child;
+    }
+    const leaf = { leaf: true };
+    node.a = leaf;
+    node.b = leaf; // shared, not circular
+    expect(() => encodePayload(root)).not.toThrow();
+    node.back = root.next;
+    expect(() => encodePayload(root)).toThrow(/^Invalid payload: payload\.next\.list\[0\]\.next.*\.back refers back to one of its parents/);
+    delete node.back;
+    node.c = { d: 1n };
+    expect(() => encodePayload(root)).toThrow(/\.c\.d is a BigInt/);
+  });
+
   it('accepts shared (non-circular) references and Dates', () => {
     const shared = { x: 1 };
     expect(JSON.parse(encodePayload({ a: shared, b: shared, at: new Date(0) }))).toEqual({

@@ -57,8 +57,12 @@ export function encodePayload(payload: unknown, maxBytes = DEFAULT_MAX_PAYLOAD_B
   if (payload === undefined) {
     throw new InvalidPayloadError('Invalid payload: undefined cannot be stored as JSON; pass null or a value');
   }
-  if (typeof payload === 'object' && payload !== null) checkJsonSafe(payload);
-  else checkScalar(payload, 'payload');
+  if (typeof payload === 'object' && payload !== null) {
+    checkJsonSafe(payload, { parents: [], keys: [] });
+  } else {
+    const problem = scalarProblem(payload);
+    if (problem) throw unsafe('payload', problem);
+  }
   let json: string;
   try {
     json = JSON.stringify(payload);
@@ -80,16 +84,19 @@ export function encodePayload(payload: unknown, maxBytes = DEFAULT_MAX_PAYLOAD_B
   return json;
 }
 
-function checkScalar(value: unknown, path: string): void {
+/** What JSON would silently change or cannot carry about a non-object value; undefined if nothing. */
+function scalarProblem(value: unknown): string | undefined {
   switch (typeof value) {
     case 'bigint':
-      throw unsafe(path, 'is a BigInt, which JSON cannot carry; convert it to a string');
+      return 'is a BigInt, which JSON cannot carry; convert it to a string';
     case 'function':
-      throw unsafe(path, 'is a function, which JSON cannot carry');
+      return 'is a function, which JSON cannot carry';
     case 'symbol':
-      throw unsafe(path, 'is a symbol, which JSON cannot carry');
+      return 'is a symbol, which JSON cannot carry';
     case 'number':
-      if (!Number.isFinite(value)) throw unsafe(path, `is ${value}, which JSON would turn into null`);
+      return Number.isFinite(value) ? undefined : `is ${value}, which JSON would turn into null`;
+    default:
+      return undefined;
   }
 }
 
@@ -97,32 +104,61 @@ function unsafe(path: string, problem: string): InvalidPayloadError {
   return new InvalidPayloadError(`Invalid payload: ${path} ${problem}`, [{ path, problem }]);
 }
 
-function checkJsonSafe(root: object): void {
-  // Depth-first over own enumerable properties, tracking the current path to report cycles precisely.
-  const onPath = new Set<object>();
-  const walk = (value: object, path: string): void => {
-    if (onPath.has(value)) throw unsafe(path, 'refers back to one of its parents (circular structure)');
-    if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) {
-      throw unsafe(path, `is a ${value.constructor.name}, which JSON would turn into {}; convert it to an array or object`);
-    }
-    if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return; // Date and friends
-    onPath.add(value);
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) visit(value[i], `${path}[${i}]`);
-    } else {
-      for (const key of Object.keys(value)) {
+/**
+ * Where the check is: the objects from the root down to the current one, and the key of each below its
+ * parent. Paths are spelled out only for an error: building them for every value would cost more than
+ * the check itself.
+ */
+interface Trail {
+  parents: object[];
+  keys: Array<string | number>;
+  /** The parents again, once the structure is deep enough for a linear search to cost. */
+  deep?: Set<object>;
+}
+
+function pathOf(trail: Trail): string {
+  let path = 'payload';
+  for (const key of trail.keys) path += typeof key === 'number' ? `[${key}]` : `.${key}`;
+  return path;
+}
+
+/** Depth-first over own enumerable properties; every key of `trail.keys` leads to `value`. */
+function checkJsonSafe(value: object, trail: Trail): void {
+  if (trail.deep ? trail.deep.has(value) : trail.parents.includes(value)) {
+    throw unsafe(pathOf(trail), 'refers back to one of its parents (circular structure)');
+  }
+  if (value instanceof Map || value instanceof Set || value instanceof WeakMap || value instanceof WeakSet) {
+    throw unsafe(pathOf(trail), `is a ${value.constructor.name}, which JSON would turn into {}; convert it to an array or object`);
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return; // Date and friends
+  trail.parents.push(value);
+  if (trail.deep) trail.deep.add(value);
+  else if (trail.parents.length > 32) trail.deep = new Set(trail.parents);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) checkChild(value[i], i, trail);
+  } else {
+    for (const key of Object.keys(value)) {
+      if (key === '__proto__') {
         // Readers refuse it (it reaches object prototypes in careless code), so it is never stored.
-        if (key === '__proto__') throw unsafe(`${path}.__proto__`, 'is a "__proto__" key, which the queue refuses');
-        visit((value as Record<string, unknown>)[key], `${path}.${key}`);
+        trail.keys.push(key);
+        throw unsafe(pathOf(trail), 'is a "__proto__" key, which the queue refuses');
       }
+      checkChild((value as Record<string, unknown>)[key], key, trail);
     }
-    onPath.delete(value);
-  };
-  const visit = (child: unknown, path: string): void => {
-    if (typeof child === 'object' && child !== null) walk(child, path);
-    else checkScalar(child, path);
-  };
-  walk(root, 'payload');
+  }
+  trail.parents.pop();
+  trail.deep?.delete(value);
+}
+
+function checkChild(child: unknown, key: string | number, trail: Trail): void {
+  trail.keys.push(key);
+  if (typeof child === 'object' && child !== null) {
+    checkJsonSafe(child, trail);
+  } else {
+    const problem = scalarProblem(child);
+    if (problem) throw unsafe(pathOf(trail), problem);
+  }
+  trail.keys.pop();
 }
 
 /** Builds the part of a record after id, attemptsMade and enqueuedAt (Lua adds those). */

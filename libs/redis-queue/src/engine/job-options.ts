@@ -42,9 +42,12 @@ const ENQUEUE_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'jobId', 'traceId
 const DEFAULT_KEYS = ['attempts', 'backoff'];
 const MAX_DELAY_MS = 10 * 365 * 24 * 3_600_000;
 
+/** A job enqueued without options (the common case): one shared, frozen result. */
+const NO_OPTIONS: ParsedEnqueueOptions = Object.freeze({ delayMs: 0, stored: Object.freeze({}) });
+
 /** Validates enqueue options; `now` is the producer's clock (for `runAt`). */
 export function parseEnqueueOptions(options: unknown, now: number = Date.now()): ParsedEnqueueOptions {
-  if (options === undefined) return { delayMs: 0, stored: {} };
+  if (options === undefined) return NO_OPTIONS;
   const o = asOptionObject(options, '', ENQUEUE_KEYS);
   if (o.delay !== undefined && o.runAt !== undefined) {
     throw new InvalidOptionError('runAt', 'cannot be combined with "delay"; give one of them');
