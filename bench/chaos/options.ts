@@ -7,6 +7,8 @@ export interface ChaosOptions {
   seed: number;
   faults: Set<FaultKind>;
   aof: boolean;
+  /** Keep the AOF in the run directory rather than on tmpfs (see aof.ts). */
+  aofOnDisk: boolean;
   workers: number;
   concurrency: number;
   leaseMs: number;
@@ -27,6 +29,8 @@ export const USAGE = `npm run chaos -- [options]
   --seed=N             seed of every fault and job decision (default: random, printed)
   --faults=LIST        all (default), or a comma list of: ${FAULT_KINDS.join(', ')}
   --no-aof             Redis without persistence: Redis kills lose jobs (proves the checker can fail)
+  --aof-on-disk        keep the AOF on disk, not tmpfs: a slow fsync then opens Redis's everysec window,
+                       where a kill -9 loses writes Redis acknowledged (see bench/chaos/aof.ts)
   --workers=N          worker processes (default 4)
   --concurrency=N      jobs each worker runs at once (default 8)
   --lease=MS           lease duration (default 1500)
@@ -46,7 +50,7 @@ export function parseOptions(argv: string[]): ChaosOptions {
       flags.set(arg.slice(2), argv[++i]);
     } else flags.set(arg.slice(2), 'true');
   }
-  const known = new Set(['quick', 'seed', 'faults', 'no-aof', 'workers', 'concurrency', 'lease', 'duration', 'rate', 'dir', 'help']);
+  const known = new Set(['quick', 'seed', 'faults', 'no-aof', 'aof-on-disk', 'workers', 'concurrency', 'lease', 'duration', 'rate', 'dir', 'help']);
   for (const key of flags.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}\n${USAGE}`);
   if (flags.has('help')) {
     console.log(USAGE);
@@ -73,6 +77,7 @@ export function parseOptions(argv: string[]): ChaosOptions {
     seed: int('seed', Math.floor(Math.random() * 1_000_000), 0, 2 ** 31 - 1),
     faults,
     aof: !flags.has('no-aof'),
+    aofOnDisk: flags.has('aof-on-disk'),
     workers: int('workers', 4, 1, 16),
     concurrency: int('concurrency', 8, 1, 256),
     leaseMs,
@@ -88,7 +93,7 @@ export function parseOptions(argv: string[]): ChaosOptions {
 /** The command line that replays a run: its seed, faults and every setting that differs from the default. */
 export function rerunFlags(o: ChaosOptions): string[] {
   const flags = [o.quick ? '--quick' : '', `--seed=${o.seed}`];
-  flags.push(o.faults.size === FAULT_KINDS.length ? '' : `--faults=${[...o.faults].join(',')}`, o.aof ? '' : '--no-aof');
+  flags.push(o.faults.size === FAULT_KINDS.length ? '' : `--faults=${[...o.faults].join(',')}`, o.aof ? '' : '--no-aof', o.aofOnDisk ? '--aof-on-disk' : '');
   const defaults = { workers: 4, concurrency: 8, lease: 1500, duration: o.quick ? 70 : 300, rate: o.quick ? 60 : 80 };
   const actual = { workers: o.workers, concurrency: o.concurrency, lease: o.leaseMs, duration: o.duration, rate: o.rate };
   for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
