@@ -32,11 +32,15 @@ export function formatProblems(problems: Problem[]): string {
   return problems.map((p) => `${p.path}: ${p.problem}`).join('; ');
 }
 
+/** True for an instance of a class with class-validator rules: what `validateForEnqueue` checks. */
+export function needsValidation(payload: unknown): payload is object {
+  return typeof payload === 'object' && payload !== null && hasValidationRules(payload.constructor);
+}
+
 /** Before enqueue: rejects an instance of a validated class that breaks its rules. */
 export async function validateForEnqueue(queue: string, payload: unknown, options: ValidatorOptions): Promise<void> {
-  if (typeof payload !== 'object' || payload === null) return;
+  if (!needsValidation(payload)) return;
   const type = payload.constructor;
-  if (!hasValidationRules(type)) return;
   const problems = flattenValidationErrors(await validate(payload, options));
   if (problems.length > 0) {
     throw new InvalidPayloadError(messages.invalidPayloadForEnqueue(queue, type.name, formatProblems(problems)), problems);

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { BulkJob, EnqueueOptions, JobProducer } from './engine/index.js';
-import { validateForEnqueue } from './payload.validator.js';
+import { needsValidation, validateForEnqueue } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
@@ -30,7 +30,9 @@ export class QueueProducer implements OnApplicationBootstrap {
    * @param payload any JSON value; a class instance with class-validator rules is validated first
    */
   async enqueue<T>(queue: string, payload: T, options?: EnqueueOptions): Promise<string> {
-    if (this.options.validation) await validateForEnqueue(queue, payload, this.options.validatorOptions);
+    if (this.options.validation && needsValidation(payload)) {
+      await validateForEnqueue(queue, payload, this.options.validatorOptions);
+    }
     return this.producer().enqueue(queue, payload, options);
   }
 
@@ -38,8 +40,11 @@ export class QueueProducer implements OnApplicationBootstrap {
   async enqueueMany<T>(queue: string, items: ReadonlyArray<BulkJob<T>>): Promise<string[]> {
     if (this.options.validation && Array.isArray(items)) {
       for (let i = 0; i < items.length; i++) {
+        const payload: unknown = items[i]?.payload;
+        // Plain objects have no rules: checked without an await each, which a large batch would feel.
+        if (!needsValidation(payload)) continue;
         try {
-          await validateForEnqueue(queue, items[i]?.payload, this.options.validatorOptions);
+          await validateForEnqueue(queue, payload, this.options.validatorOptions);
         } catch (error) {
           if (items.length > 1) (error as Error).message = `job ${i}: ${(error as Error).message}`;
           throw error;
