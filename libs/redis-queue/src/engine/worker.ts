@@ -361,12 +361,20 @@ export class QueueWorker {
     if (this.blocking) return this.blocking;
     const client = this.settings.blockingClient;
     // A silently dead connection (no RST) would leave BLMOVE hanging: past its timeout, force a reconnect.
-    const watchdog = setTimeout(() => {
-      if (this.stopping) return;
-      this.settings.logger.warn(`Queue "${this.queue}": blocking connection stopped answering; reconnecting it`);
-      client.disconnect(true);
-    }, this.idleBlockSeconds * 1000 + 3000);
-    watchdog.unref();
+    // A reconnect (a failover, a restart) sends the pending BLMOVE again with its whole timeout: the watch
+    // starts over then, or it would take a call that is waiting as it should for a hung one.
+    let watchdog: NodeJS.Timeout | undefined;
+    const watch = (): void => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        if (this.stopping) return;
+        this.settings.logger.warn(`Queue "${this.queue}": blocking connection stopped answering; reconnecting it`);
+        client.disconnect(true);
+      }, this.idleBlockSeconds * 1000 + 3000);
+      watchdog.unref();
+    };
+    watch();
+    client.on('ready', watch);
     this.blocking = client
       .blmove(this.wakeKey, this.wakeKey, 'RIGHT', 'RIGHT', this.idleBlockSeconds)
       .then(
@@ -383,6 +391,7 @@ export class QueueWorker {
       )
       .finally(() => {
         clearTimeout(watchdog);
+        client.off('ready', watch);
         this.blocking = undefined;
       });
     return this.blocking;
