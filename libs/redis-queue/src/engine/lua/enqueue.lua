@@ -9,7 +9,6 @@
 -- Returns: { first generated id (0 if none), 0-based indexes of caller ids that already existed... }
 -- Invariant: a caller-chosen id is stored at most once while it is in ready, delayed, active or dead,
 -- and for the retention window after its job completed.
-local RS = '\030'
 local n = tonumber(ARGV[1])
 local generate = tonumber(ARGV[2])
 local tails, callerIds, delays = ARGV[3], ARGV[4], ARGV[5]
