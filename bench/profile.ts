@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { Session } from 'inspector';
 import { pathToFileURL } from 'url';
 import { Redis } from 'ioredis';
-import { closeClient, consoleLogger, createClient, JobProducer, QueueInspector, QueueWorker, whenReady } from '../libs/redis-queue/src/engine/index.js';
+import { closeClient, consoleLogger, createClient, JobProducer, NotificationHub, QueueInspector, QueueWorker, whenReady } from '../libs/redis-queue/src/engine/index.js';
 import { RedisServer } from '../libs/redis-queue/src/testing/redis-server.js';
 import { emailJob, monoMs } from './payload.js';
 import { commandStats, redisCpuSeconds } from './redis-stats.js';
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
         queue: 'email',
         prefix: 'p',
         client: workerClient,
-        blockingClient: mk('blocking', 'profile-blocking'),
+        notifications: new NotificationHub(mk('blocking', 'profile-notify')),
         concurrency,
         leaseMs: 30_000,
         defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },

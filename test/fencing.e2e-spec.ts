@@ -1,4 +1,14 @@
-import { closeClient, consoleLogger, createClient, JobProducer, QueueInspector, QueueLogger, QueueWorker, RedisClient } from '../libs/redis-queue/src/engine/index.js';
+import {
+  closeClient,
+  consoleLogger,
+  createClient,
+  JobProducer,
+  NotificationHub,
+  QueueInspector,
+  QueueLogger,
+  QueueWorker,
+  RedisClient,
+} from '../libs/redis-queue/src/engine/index.js';
 import { deferred, rawClient, redisUrl, uniquePrefix, waitFor } from './support/helpers.js';
 
 const quiet = { ...consoleLogger, warn: () => undefined, error: () => undefined, log: () => undefined };
@@ -10,7 +20,16 @@ describe('lease fencing', () => {
     clients.push(c);
     return c;
   };
-  afterAll(() => Promise.all(clients.map((c) => closeClient(c))));
+  const hubs: NotificationHub[] = [];
+  const notifications = () => {
+    const hub = new NotificationHub(client('blocking'));
+    hubs.push(hub);
+    return hub;
+  };
+  afterAll(async () => {
+    hubs.forEach((hub) => hub.close());
+    await Promise.all(clients.map((c) => closeClient(c)));
+  });
 
   it('a worker that lost its lease cannot settle the job over the newer delivery', async () => {
     const prefix = uniquePrefix('fence');
@@ -25,7 +44,7 @@ describe('lease fencing', () => {
         queue: 'pay',
         prefix,
         client: client('worker'),
-        blockingClient: client('blocking'),
+        notifications: notifications(),
         concurrency: 1,
         leaseMs: 60_000, // long: this test expires the lease by hand, not by waiting
         defaults: { attempts: 5, backoff: { type: 'fixed', delay: 0 } },
@@ -44,7 +63,7 @@ describe('lease fencing', () => {
 
     // The first worker stalls past its deadline (a long GC pause, a partition): expire its lease.
     const redis = rawClient();
-    const leaseKey = `${prefix}:{pay}:lease`;
+    const leaseKey = `${prefix}:{pay}:deadlines`;
     const [member] = await redis.zrange(leaseKey, 0, 0);
     await redis.zadd(leaseKey, 'XX', 0, member);
 
@@ -81,7 +100,7 @@ describe('lease fencing', () => {
         queue: 'batch',
         prefix,
         client: client('worker'),
-        blockingClient: client('blocking'),
+        notifications: notifications(),
         concurrency: 6, // each lane claims 3 at once
         leaseMs: 60_000,
         defaults: { attempts: 5, backoff: { type: 'fixed', delay: 0 } },
@@ -100,7 +119,7 @@ describe('lease fencing', () => {
     await waitFor(() => firstStarts.length === 3, 5000, 'one claim of three jobs');
 
     const redis = rawClient();
-    const leaseKey = `${prefix}:{batch}:lease`;
+    const leaseKey = `${prefix}:{batch}:deadlines`;
     expect(await redis.zcard(leaseKey)).toBe(1);
     const [member] = await redis.zrange(leaseKey, 0, 0);
     await redis.zadd(leaseKey, 'XX', 0, member);
@@ -129,7 +148,7 @@ describe('lease fencing', () => {
       queue: 'long',
       prefix,
       client: client('worker'),
-      blockingClient: client('blocking'),
+      notifications: notifications(),
       concurrency: 1,
       leaseMs: 600, // renewed every 200 ms
       defaults: { attempts: 3, backoff: { type: 'fixed', delay: 0 } },
@@ -145,12 +164,26 @@ describe('lease fencing', () => {
     worker.start();
     await producer.enqueue('long', {});
     const redis = rawClient();
-    const leaseKey = `${prefix}:{long}:lease`;
+    const leaseKey = `${prefix}:{long}:deadlines`;
     await waitFor(async () => (await redis.zcard(leaseKey)) === 1, 5000, 'the claim');
-    await redis.del(leaseKey); // another worker took over the job
+    // The worker stalls past its deadline and another worker recovers the job.
+    const [member] = await redis.zrange(leaseKey, 0, 0);
+    await redis.zadd(leaseKey, 'XX', 0, member);
+    const other = new QueueWorker({
+      queue: 'long',
+      prefix,
+      client: client('worker'),
+      notifications: notifications(),
+      concurrency: 1,
+      leaseMs: 60_000,
+      defaults: { attempts: 3, backoff: { type: 'fixed', delay: 0 } },
+      logger: quiet,
+      process: () => undefined,
+    });
+    other.start();
     const reason = await aborted.promise;
     expect((reason as Error).name).toBe('LeaseLostError');
-    await worker.stop(1000);
+    await Promise.all([worker.stop(1000), other.stop(1000)]);
     redis.disconnect();
   });
 });

@@ -76,7 +76,7 @@ describe('TLS and ACL users', () => {
     // A user that may touch only the keys of its prefix, and no dangerous command but INFO (ioredis's
     // ready check reads it).
     const admin = server.client();
-    await admin.acl('SETUSER', 'mailer', 'on', '>s3cret-pass', '~mail:*', '+@all', '-@dangerous', '+info');
+    await admin.acl('SETUSER', 'mailer', 'on', '>s3cret-pass', '~mail:*', '&mail:*', '+@all', '-@dangerous', '+info');
     admin.disconnect();
   });
 

@@ -56,8 +56,8 @@ describe('graceful shutdown', () => {
     const names = ready.map((r) => JSON.parse(r.slice(r.lastIndexOf(SEP) + 1)).name);
     expect(names).toEqual(['endless', 'c', 'd', 'during-shutdown']);
     expect(ready[0].split(SEP)[1]).toBe('0'); // attempts made
-    expect(await redis.hgetall(`${q.prefix}:{work}:claims`)).toEqual({ '#active': '0' }); // every claim settled and gone
-    expect(await redis.zcard(`${q.prefix}:{work}:lease`)).toBe(0);
+    expect(await redis.hgetall(`${q.prefix}:{work}:claims`)).toEqual({ '#active': '0', '#claims': '0' }); // every claim settled and gone
+    expect(await redis.zcard(`${q.prefix}:{work}:deadlines`)).toBe(0);
     redis.disconnect();
   });
 });

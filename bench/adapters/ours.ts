@@ -5,6 +5,7 @@ import {
   consoleLogger,
   createClient,
   JobProducer,
+  NotificationHub,
   QueueInspector,
   QueueLogger,
   QueueWorker,
@@ -60,7 +61,7 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
   const poll = new Redis(options.url, { connectionName: 'bench-poll' });
   const inspector = new QueueInspector(poll, OURS_PREFIX);
   const transform = createPayloadTransformer(WelcomeEmail, VALIDATOR_OPTIONS);
-  let running: { worker: QueueWorker; client: ReturnType<typeof createClient> } | undefined;
+  let running: { worker: QueueWorker; client: ReturnType<typeof createClient>; hub: NotificationHub } | undefined;
   let current = QUEUE;
   return {
     pollCommands: OURS_POLL_COMMANDS,
@@ -70,11 +71,12 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
         createClient(options.url, { role, name, commandTimeout: 30_000, logger: quietLogger });
       const client = mk('worker', 'bench-worker');
       await whenReady(client, 10_000, 'bench worker');
+      const hub = new NotificationHub(mk('blocking', 'bench-notify'));
       const worker = new QueueWorker({
         queue,
         prefix: OURS_PREFIX,
         client,
-        blockingClient: mk('blocking', 'bench-blocking'),
+        notifications: hub,
         concurrency,
         leaseMs: 30_000,
         defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },
@@ -84,11 +86,12 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
           : (payload: unknown) => handler(payload as EmailJob),
       });
       worker.start();
-      running = { worker, client };
+      running = { worker, client, hub };
     },
     async stop(): Promise<void> {
       if (!running) return;
       await running.worker.stop(5000);
+      running.hub.close();
       await closeClient(running.client);
       running = undefined;
     },

@@ -5,7 +5,7 @@ import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
 
 /**
  * Owns every Redis connection of the module: one for producing, one for worker scripts, and one
- * dedicated blocking connection per worker loop. Connections open on first use.
+ * subscriber for the notifications of every queue this process serves. Connections open on first use.
  */
 @Injectable()
 export class RedisQueueConnections {
@@ -13,6 +13,7 @@ export class RedisQueueConnections {
   private readonly open = new Set<RedisClient>();
   private producerClient?: RedisClient;
   private workerClient?: RedisClient;
+  private subscriberClient?: RedisClient;
 
   constructor(@Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions) {}
 
@@ -24,14 +25,15 @@ export class RedisQueueConnections {
     return (this.workerClient ??= this.create('worker', `${this.options.prefix}:worker`));
   }
 
-  blocking(queue: string): RedisClient {
-    return this.create('blocking', `${this.options.prefix}:idle:${queue}`);
+  /** The process's one subscriber connection (queue notifications), opened on first use. */
+  subscriber(): RedisClient {
+    return (this.subscriberClient ??= this.create('blocking', `${this.options.prefix}:notify`));
   }
 
   async closeAll(): Promise<void> {
     const clients = [...this.open];
     this.open.clear();
-    this.producerClient = this.workerClient = undefined;
+    this.producerClient = this.workerClient = this.subscriberClient = undefined;
     await Promise.all(clients.map((client) => closeClient(client)));
   }
 

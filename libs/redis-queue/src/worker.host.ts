@@ -6,7 +6,7 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { QueueWorker } from './engine/index.js';
+import { NotificationHub, QueueWorker } from './engine/index.js';
 import { HandlerExplorer } from './handler.explorer.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -23,6 +23,7 @@ import { checkRedisDurability } from './redis-config.check.js';
 export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(REDIS_QUEUE_LOGGER);
   private workers: QueueWorker[] = [];
+  private notifications?: NotificationHub;
 
   constructor(
     @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
@@ -41,13 +42,14 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     }
     if (handlers.length === 0) return;
     const client = this.connections.worker();
+    const notifications = (this.notifications = new NotificationHub(this.connections.subscriber()));
     this.workers = handlers.map(
       (handler) =>
         new QueueWorker({
           queue: handler.queue,
           prefix: this.options.prefix,
           client,
-          blockingClient: this.connections.blocking(handler.queue),
+          notifications,
           process: handler.run,
           concurrency: handler.concurrency,
           leaseMs: this.options.leaseDuration,
@@ -69,6 +71,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     this.logger.log(messages.workersStopping(this.options.shutdownTimeout));
     await Promise.all(this.workers.map((worker) => worker.stop(this.options.shutdownTimeout)));
     this.workers = [];
+    this.notifications?.close();
+    this.notifications = undefined;
     this.logger.log(messages.workersStopped());
   }
 

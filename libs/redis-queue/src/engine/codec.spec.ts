@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { assertJobId, decodeRecord, encodePayload, encodeTail, recordId, SEP } from './codec.js';
+import { assertJobId, decodeRecord, encodePayload, encodeTail, GS, recordId, SEP } from './codec.js';
 import { InvalidOptionError, InvalidPayloadError, MalformedJobError } from './errors.js';
 
 /** What the enqueue script prepends: id, attempts made, enqueued-at. */
@@ -105,7 +105,33 @@ describe('record decoding', () => {
       options: {},
       traceId: 'trace-7',
       payload: { a: 1 },
+      ext: {},
     });
+  });
+
+  it('reads the version-2 extension after the trace id', () => {
+    const tail = encodeTail('{"a":1}', { attempts: 4 }, 'trace-7', { priority: 2, timeout: 500, trackRetention: 1000, group: 'g' });
+    expect(tail).toContain(GS);
+    const job = decodeRecord(record('abc', tail));
+    expect(job).toMatchObject({ traceId: 'trace-7', options: { attempts: 4 }, payload: { a: 1 } });
+    expect(job.ext).toEqual({ priority: 2, timeout: 500, trackRetention: 1000, group: 'g' });
+    // Without a trace id the job id stands in for it, extension or not.
+    expect(decodeRecord(record('abc', encodeTail('1', {}, undefined, { priority: 9 }))).traceId).toBe('abc');
+  });
+
+  it('writes a plain job exactly as release 0.1 did (no extension)', () => {
+    expect(encodeTail('{"a":1}', {}, undefined, {})).toBe(`${SEP}${SEP}{"a":1}`);
+    expect(encodeTail('{"a":1}', { attempts: 2 }, 't')).toBe(`{"attempts":2}${SEP}t${SEP}{"a":1}`);
+  });
+
+  it('runs a record from a future release: unknown options, extension keys and a higher version are ignored', () => {
+    const future = record(
+      'f1',
+      `{"attempts":2,"sparkle":true}${SEP}trace${GS}{"v":9,"p":3,"hologram":{"x":1}}${SEP}{"ok":true}`,
+    );
+    const job = decodeRecord(future);
+    expect(job).toMatchObject({ id: 'f1', traceId: 'trace', options: { attempts: 2 }, payload: { ok: true } });
+    expect(job.ext).toEqual({ priority: 3 });
   });
 
   it.each([
@@ -115,7 +141,7 @@ describe('record decoding', () => {
     ['payload not JSON', record('abc', `${SEP}${SEP}{nope`), 'payload is not JSON'],
     ['options not JSON', record('abc', `{x${SEP}${SEP}1`), 'options is not JSON'],
     ['options not an object', record('abc', `[1]${SEP}${SEP}1`), 'options are [1], not an object'],
-    ['unknown option', record('abc', `{"priority":1}${SEP}${SEP}1`), 'unknown option "priority"'],
+    ['extension not JSON', record('abc', `${SEP}t${GS}{oops${SEP}1`), 'extension is not JSON'],
     ['bad attempts option', record('abc', `{"attempts":0}${SEP}${SEP}1`), 'attempts'],
     ['__proto__ key', record('abc', `${SEP}${SEP}{"a":{"__proto__":{"admin":true}}}`), '"__proto__" key'],
   ])('rejects a record with %s', (_case, raw, message) => {

@@ -8,14 +8,58 @@ export const SEP = '\x1f';
 /** Separates records (or ids) packed into one script argument; like SEP, never raw in JSON or ids. */
 export const RS = '\x1e';
 
+/** Separates the trace id from the record's version-2 extension (inside the trace id field). */
+export const GS = '\x1d';
+
+/** The record version this release writes in its extension. */
+export const RECORD_VERSION = 2;
+
+/** Deepest nesting of a payload accepted at enqueue. */
+export const MAX_PAYLOAD_DEPTH = 1000;
+
 /** Default cap on a payload's JSON size: 512 KiB. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024;
 export const MAX_ID_LENGTH = 200;
 
-/** Options stored with a job because the producer set them explicitly. */
+/** Options stored with a job (in the options field, which 0.1 workers read) because the producer set them. */
 export interface StoredJobOptions {
   attempts?: number;
   backoff?: BackoffOptions;
+}
+
+/**
+ * The version-2 extension of a record: what a 0.1 worker must not see as an option. Stored as JSON after
+ * GS in the trace id field; short keys, since it is stored with every job that has one.
+ */
+export interface RecordExtension {
+  /** Record version that wrote it. */
+  v: number;
+  /** Priority 1-10 (absent: default). */
+  p?: number;
+  /** Group (fairness key). */
+  g?: string;
+  /** ms an attempt may run (timeout). */
+  t?: number;
+  /** Tracked: ms its entry is kept after it finished. */
+  k?: number;
+  /** W3C traceparent of the enqueue's span. */
+  tp?: string;
+  /** Schedule that produced the job. */
+  s?: string;
+  /** Debounce key. */
+  db?: string;
+}
+
+/** What the extension says, decoded (unknown keys of newer releases are ignored). */
+export interface JobExtension {
+  priority?: number;
+  group?: string;
+  timeout?: number;
+  /** ms the job's tracking entry is kept after it finished; present: the job is tracked. */
+  trackRetention?: number;
+  traceparent?: string;
+  schedule?: string;
+  debounceKey?: string;
 }
 
 /** A job record as read from Redis. */
@@ -27,6 +71,8 @@ export interface DecodedJob {
   options: StoredJobOptions;
   traceId: string;
   payload: unknown;
+  /** Version-2 options; empty for a plain (or 0.1) record. */
+  ext: JobExtension;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -124,6 +170,9 @@ function pathOf(trail: Trail): string {
 
 /** Depth-first over own enumerable properties; every key of `trail.keys` leads to `value`. */
 function checkJsonSafe(value: object, trail: Trail): void {
+  if (trail.parents.length >= MAX_PAYLOAD_DEPTH) {
+    throw unsafe(pathOf(trail).slice(0, 200), `is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
+  }
   if (trail.deep ? trail.deep.has(value) : trail.parents.includes(value)) {
     throw unsafe(pathOf(trail), 'refers back to one of its parents (circular structure)');
   }
@@ -161,10 +210,62 @@ function checkChild(child: unknown, key: string | number, trail: Trail): void {
   trail.keys.pop();
 }
 
-/** Builds the part of a record after id, attemptsMade and enqueuedAt (Lua adds those). */
-export function encodeTail(payloadJson: string, options: StoredJobOptions, traceId: string | undefined): string {
+/**
+ * Builds the part of a record after id, attemptsMade and enqueuedAt (Lua adds those). A plain job (no
+ * extension) is written exactly as 0.1 wrote it.
+ */
+export function encodeTail(
+  payloadJson: string,
+  options: StoredJobOptions,
+  traceId: string | undefined,
+  ext?: JobExtension,
+): string {
   const opts = options.attempts === undefined && options.backoff === undefined ? '' : JSON.stringify(options);
-  return opts + SEP + (traceId ?? '') + SEP + payloadJson;
+  const extension = ext ? encodeExtension(ext) : '';
+  return opts + SEP + (traceId ?? '') + extension + SEP + payloadJson;
+}
+
+/** `GS` + the extension's JSON, or '' when it says nothing. */
+export function encodeExtension(ext: JobExtension): string {
+  const e: RecordExtension = { v: RECORD_VERSION };
+  if (ext.priority !== undefined) e.p = ext.priority;
+  if (ext.group !== undefined) e.g = ext.group;
+  if (ext.timeout !== undefined) e.t = ext.timeout;
+  if (ext.trackRetention !== undefined) e.k = ext.trackRetention;
+  if (ext.traceparent !== undefined) e.tp = ext.traceparent;
+  if (ext.schedule !== undefined) e.s = ext.schedule;
+  if (ext.debounceKey !== undefined) e.db = ext.debounceKey;
+  const any = Object.keys(e).length > 1;
+  return any ? GS + JSON.stringify(e) : '';
+}
+
+const NO_EXTENSION: JobExtension = Object.freeze({});
+
+/** Decodes an extension's JSON; tolerant: unknown keys and newer versions are ignored, bad values dropped. */
+function decodeExtension(text: string): JobExtension {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new MalformedJobError(`malformed job record: extension is not JSON (${(error as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new MalformedJobError(`malformed job record: extension is ${describe(raw)}, not an object`);
+  }
+  const e = raw as Record<string, unknown>;
+  const ext: JobExtension = {};
+  if (isInt(e.p)) ext.priority = e.p;
+  if (typeof e.g === 'string') ext.group = e.g;
+  if (isInt(e.t)) ext.timeout = e.t;
+  if (isInt(e.k)) ext.trackRetention = e.k;
+  if (typeof e.tp === 'string') ext.traceparent = e.tp;
+  if (typeof e.s === 'string') ext.schedule = e.s;
+  if (typeof e.db === 'string') ext.debounceKey = e.db;
+  return ext;
+}
+
+function isInt(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
 
 /** The job id of a record, by the rule the Lua scripts use (everything before the first separator). */
@@ -195,13 +296,17 @@ export function decodeRecord(record: string): DecodedJob {
     throw new MalformedJobError(`malformed job record: enqueued-at is ${describe(record.slice(c1 + 1, c2))}, not a timestamp`);
   }
   const id = record.slice(0, c0);
+  // The trace id field may carry the extension after GS (ids and trace ids never contain GS).
+  let traceEnd = c3 + 1;
+  while (traceEnd < c4 && record.charCodeAt(traceEnd) !== 0x1d) traceEnd++;
   return {
     id,
     attemptsMade,
     enqueuedAt,
     options: c3 === c2 + 1 ? {} : decodeOptions(record.slice(c2 + 1, c3)),
-    traceId: c4 === c3 + 1 ? id : record.slice(c3 + 1, c4),
+    traceId: traceEnd === c3 + 1 ? id : record.slice(c3 + 1, traceEnd),
     payload: decodeJson(record.slice(c4 + 1), 'payload'),
+    ext: traceEnd === c4 ? NO_EXTENSION : decodeExtension(record.slice(traceEnd + 1, c4)),
   };
 }
 
@@ -222,9 +327,9 @@ function decodeOptions(text: string): StoredJobOptions {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new MalformedJobError(`malformed job record: options are ${describe(raw)}, not an object`);
   }
-  const { attempts, backoff, ...unknown } = raw as Record<string, unknown>;
-  const extra = Object.keys(unknown);
-  if (extra.length > 0) throw new MalformedJobError(`malformed job record: unknown option "${extra[0]}"`);
+  // Options this release does not know come from a newer producer: ignored, so a rolling deploy never
+  // dead-letters a job for carrying one.
+  const { attempts, backoff } = raw as Record<string, unknown>;
   try {
     return {
       attempts: attempts === undefined ? undefined : parseAttempts(attempts, 'attempts'),
@@ -249,10 +354,16 @@ function decodeJson(text: string, what: string): unknown {
   return value;
 }
 
-function hasProtoKey(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
-  return Object.values(value).some(hasProtoKey);
+/** Iterative (a deeply nested payload must not overflow the stack). */
+function hasProtoKey(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value !== 'object' || value === null) continue;
+    if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return true;
+    for (const child of Object.values(value)) if (typeof child === 'object' && child !== null) stack.push(child);
+  }
+  return false;
 }
 
 export function parseAttempts(value: unknown, field: string): number {

@@ -68,3 +68,43 @@ export class ShutdownAbortError extends RedisQueueError {}
 export function isPermanent(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { [PERMANENT]?: unknown })[PERMANENT] === true;
 }
+
+/** Reason given to a job's `signal` when its job was cancelled (`QueueProducer.cancel`); it is not retried. */
+export class JobCancelledError extends RedisQueueError {}
+
+/** Reason given to a job's `signal` when its attempt ran past its `timeout`; the attempt counts as failed. */
+export class JobTimeoutError extends RedisQueueError {}
+
+const RATE_LIMITED = Symbol.for('nestjs-redis-queue.rate-limited');
+
+/** True for RateLimitedError, from any copy of this library. */
+export function isRateLimited(error: unknown): error is RateLimitedError {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { [RATE_LIMITED]?: unknown })[RATE_LIMITED] === true &&
+    typeof (error as RateLimitedError).retryAfterMs === 'number'
+  );
+}
+
+/**
+ * Throw it from a handler when a downstream service throttled the job: it goes back to the queue and runs
+ * again after `retryAfterMs`, without counting an attempt.
+ */
+export class RateLimitedError extends RedisQueueError {
+  readonly [RATE_LIMITED] = true;
+
+  constructor(
+    /** ms before the job may run again. */
+    readonly retryAfterMs: number,
+    message = `rate limited: retry after ${retryAfterMs} ms`,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Redis is out of memory (`maxmemory` reached under `noeviction`): nothing was stored. Workers keep
+ * settling and draining, which frees memory; retry once it is back under its limit.
+ */
+export class RedisOutOfMemoryError extends RedisQueueError {}

@@ -13,3 +13,6 @@ export * from './redis-client.js';
 export * from './replication.js';
 export * from './scripts.js';
 export * from './worker.js';
+export * from './delivery.js';
+export * from './notifications.js';
+export * from './timers.js';

@@ -1,7 +1,8 @@
 import { BackoffOptions, parseBackoff } from './backoff.js';
-import { assertJobId, parseAttempts, StoredJobOptions } from './codec.js';
+import { assertJobId, JobExtension, parseAttempts, StoredJobOptions } from './codec.js';
 import { describe } from './describe.js';
 import { InvalidOptionError } from './errors.js';
+import { PRIORITY_LEVELS } from './keys.js';
 
 /** Options of one enqueued job. */
 export interface EnqueueOptions {
@@ -21,6 +22,28 @@ export interface EnqueueOptions {
   jobId?: string;
   /** Correlation id carried to the handler's context and logs. Default: the job id. */
   traceId?: string;
+  /**
+   * 1 (runs first) to 10 (runs last); among ready jobs of a queue, a lower priority always runs first,
+   * FIFO within a level. Default: none, which runs after 1-5 and before 6-10. Not with `group`.
+   */
+  priority?: number;
+  /**
+   * Fairness key (a tenant, a customer): the queue serves the groups that have ready jobs in turn, so one
+   * group's backlog cannot hold back another's next job by more than one turn (1-100 characters, no
+   * `{`, `}` or control characters). Default: none (ungrouped jobs take turns with the groups as one more).
+   */
+  group?: string;
+  /**
+   * ms an attempt may run; then its `signal` aborts with `JobTimeoutError` and the attempt counts as
+   * failed. Default: the handler's `timeout`, else none.
+   */
+  timeout?: number;
+  /**
+   * Keep the job findable by id (`QueueInspector.job`, `cancel`, `waitForResult`): its state, progress,
+   * result and last error, kept `retention` ms after it finished (default 24 hours). Costs Redis memory
+   * and time per job (README, "Tracking"). Default: false, or the queue's `track` setting.
+   */
+  track?: boolean | { retention?: number };
 }
 
 /** Defaults for jobs of a queue (module-wide or per handler). */
@@ -36,9 +59,16 @@ export interface ParsedEnqueueOptions {
   stored: StoredJobOptions;
   jobId?: string;
   traceId?: string;
+  /** Version-2 options (the record's extension); absent for a plain job. */
+  ext?: JobExtension;
 }
 
-const ENQUEUE_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'jobId', 'traceId'];
+/** Default `track.retention`: 24 hours. */
+export const DEFAULT_TRACK_RETENTION = 24 * 3_600_000;
+const MAX_RETENTION = 30 * 24 * 3_600_000;
+const MAX_TIMEOUT = 24 * 3_600_000;
+
+const ENQUEUE_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'jobId', 'traceId', 'priority', 'group', 'timeout', 'track'];
 const DEFAULT_KEYS = ['attempts', 'backoff'];
 const MAX_DELAY_MS = 10 * 365 * 24 * 3_600_000;
 
@@ -73,7 +103,53 @@ export function parseEnqueueOptions(options: unknown, now: number = Date.now()):
     assertJobId(o.traceId, 'traceId');
     parsed.traceId = o.traceId;
   }
+  const ext = parseExtension(o);
+  if (ext) parsed.ext = ext;
   return parsed;
+}
+
+/** The version-2 options of an enqueue, or undefined when there are none. */
+function parseExtension(o: Record<string, unknown>): JobExtension | undefined {
+  if (o.priority === undefined && o.group === undefined && o.timeout === undefined && o.track === undefined) return undefined;
+  const ext: JobExtension = {};
+  if (o.priority !== undefined) {
+    if (typeof o.priority !== 'number' || !Number.isInteger(o.priority) || o.priority < 1 || o.priority > PRIORITY_LEVELS) {
+      throw new InvalidOptionError('priority', `must be an integer from 1 (first) to ${PRIORITY_LEVELS} (last) (got ${describe(o.priority)})`);
+    }
+    ext.priority = o.priority;
+  }
+  if (o.group !== undefined) {
+    if (o.priority !== undefined) {
+      throw new InvalidOptionError('group', 'cannot be combined with "priority": groups take turns at the default priority');
+    }
+    assertJobId(o.group, 'group');
+    if (o.group.length > 100) throw new InvalidOptionError('group', `must be at most 100 characters (got ${o.group.length})`);
+    ext.group = o.group;
+  }
+  if (o.timeout !== undefined) ext.timeout = parseTimeout(o.timeout, 'timeout');
+  const retention = parseTrack(o.track, 'track');
+  if (retention !== undefined) ext.trackRetention = retention;
+  return Object.keys(ext).length > 0 ? ext : undefined;
+}
+
+/** ms an attempt may run, 1 ms to 24 hours. */
+export function parseTimeout(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > MAX_TIMEOUT) {
+    throw new InvalidOptionError(field, `must be a number of ms from 1 to ${MAX_TIMEOUT} (got ${describe(value)})`);
+  }
+  return Math.ceil(value);
+}
+
+/** `track: true | false | { retention }` -> the retention in ms, or undefined when not tracked. */
+export function parseTrack(value: unknown, field: string): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return DEFAULT_TRACK_RETENTION;
+  const o = asOptionObject(value, field, ['retention']);
+  if (o.retention === undefined) return DEFAULT_TRACK_RETENTION;
+  if (typeof o.retention !== 'number' || !Number.isFinite(o.retention) || o.retention < 1 || o.retention > MAX_RETENTION) {
+    throw new InvalidOptionError(`${field}.retention`, `must be a number of ms from 1 to ${MAX_RETENTION} (got ${describe(o.retention)})`);
+  }
+  return Math.ceil(o.retention);
 }
 
 /** Validates `{ attempts, backoff }`; `path` prefixes field names in errors (e.g. `defaults.`). */

@@ -1,10 +1,11 @@
-import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, encodeTail, RS } from './codec.js';
-import { RedisUnavailableError } from './errors.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, encodeTail } from './codec.js';
+import { InvalidPayloadError, RedisOutOfMemoryError, RedisUnavailableError } from './errors.js';
 import { EnqueueOptions, parseEnqueueOptions } from './job-options.js';
-import { assertQueueName, queueKeys, QueueKeys } from './keys.js';
+import { assertQueueName, queueKeyList } from './keys.js';
+import { producerMessages } from './producer.messages.js';
 import { RedisClient, replaceIfStale, whenReady } from './redis-client.js';
 import { ReplicationOptions, ReplicationTimeoutError, waitForReplicas } from './replication.js';
-import { scriptKeys, ScriptedClient, withScripts } from './scripts.js';
+import { packArgs, ScriptedClient, withScripts } from './scripts.js';
 
 export interface ProducerSettings {
   /** A connection created with the `producer` role. */
@@ -14,10 +15,12 @@ export interface ProducerSettings {
   maxPayloadBytes?: number;
   /** ms to wait for Redis before `enqueue` rejects. Default: 5000. */
   timeout?: number;
-  /** Jobs per script call in `enqueueMany`. Default: 1000. */
+  /** Jobs per script call in `enqueueMany`, and the most single enqueues coalesced into one call. Default: 1000. */
   batchSize?: number;
   /** Resolve only once this many replicas have the jobs (Redis WAIT). Default: off. */
   replication?: ReplicationOptions;
+  /** Retention of tracked jobs for queues whose jobs are tracked by default (queue name -> ms). */
+  trackedQueues?: ReadonlyMap<string, number>;
 }
 
 /** One job for `enqueueMany`. */
@@ -26,20 +29,43 @@ export interface BulkJob<T = unknown> {
   options?: EnqueueOptions;
 }
 
-/** Errors meaning Redis could not be reached or was failing over: the outcome of the call is unknown. */
-const UNAVAILABLE =
-  /timed out|Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|max retries|Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|Cluster isn't ready|All sentinels are unreachable|READONLY/i;
+/** Bytes of job data in one script call at most; a larger batch is split (Redis caps one argument). */
+const MAX_CALL_BYTES = 32 * 1024 * 1024;
+/** Single enqueues of one queue in flight at once; the ones arriving meanwhile are sent together next. */
+const MAX_IN_FLIGHT = 2;
+
+/** Errors from before a command was written: nothing reached Redis. */
+const NOT_SENT = /Stream isn't writeable|Connection is closed|enableOfflineQueue|max retries|Cluster isn't ready|All sentinels are unreachable|None of startup nodes/i;
+/** Errors meaning Redis could not be reached or was failing over after a command went out: outcome unknown. */
+const UNKNOWN = /timed out|ECONNRESET|EPIPE|ECONNREFUSED|Too many Cluster redirections|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|READONLY|socket/i;
 
 interface PreparedJob {
   jobId: string;
   delayMs: number;
   tail: string;
+  track: number;
+  routed: boolean;
+}
+
+interface WaitingJob {
+  job: PreparedJob;
+  resolve: (id: string) => void;
+  reject: (error: Error) => void;
+}
+
+/** Single enqueues of one queue waiting for the next script call (see `enqueue`). */
+interface Coalescer {
+  keys: string[];
+  queue: string;
+  waiting: WaitingJob[];
+  inFlight: number;
 }
 
 /** Stores jobs. Every method resolves only after Redis has stored them, and validates before writing. */
 export class JobProducer {
   private readonly client: ScriptedClient;
   private readonly keys = new Map<string, string[]>();
+  private readonly coalescers = new Map<string, Coalescer>();
   private readonly maxPayloadBytes: number;
   private readonly timeout: number;
   private readonly batchSize: number;
@@ -51,82 +77,162 @@ export class JobProducer {
     this.batchSize = settings.batchSize ?? 1000;
   }
 
-  /** Stores one job; resolves with its id (the existing id when `jobId` is already in the queue). */
-  async enqueue<T>(queue: string, payload: T, options?: EnqueueOptions): Promise<string> {
-    const [id] = await this.enqueueMany(queue, [{ payload, options }]);
-    return id;
+  /**
+   * Stores one job; resolves with its id (the existing id when `jobId` is already in the queue). Calls
+   * made while an earlier one is on its way to Redis travel together in the next script call, so a
+   * hundred requests in flight cost a few round trips, and a lone call is sent at once.
+   */
+  enqueue<T>(queue: string, payload: T, options?: EnqueueOptions): Promise<string> {
+    const name = queue;
+    const coalescer = this.coalescerOf(name);
+    const job = this.prepare(name, { payload, options }, 0, 1, Date.now());
+    return new Promise<string>((resolve, reject) => {
+      coalescer.waiting.push({ job, resolve, reject });
+      if (coalescer.inFlight < MAX_IN_FLIGHT) void this.drain(coalescer);
+    });
   }
 
   /** Stores many jobs, one round trip per batch; ids come back in the order given. */
   async enqueueMany<T>(queue: string, jobs: ReadonlyArray<BulkJob<T>>): Promise<string[]> {
-    const keys = this.keysOf(queue);
+    const name = queue;
+    const keys = this.keysOf(name);
     if (!Array.isArray(jobs)) throw new TypeError('enqueueMany expects an array of { payload, options? }');
     const now = Date.now();
-    const prepared = jobs.map((job, index) => this.prepare(job, index, jobs.length, now));
+    const prepared = jobs.map((job, index) => this.prepare(name, job, index, jobs.length, now));
     if (prepared.length === 0) return [];
-    await whenReady(this.client, this.timeout, `enqueue to "${queue}"`);
-    const batches: Promise<string[]>[] = [];
-    for (let start = 0; start < prepared.length; start += this.batchSize) {
-      batches.push(this.store(keys, prepared.slice(start, start + this.batchSize)));
-    }
-    const settled = await Promise.allSettled(batches);
+    await this.ready(name);
+    const batches = this.split(prepared);
+    const settled = await Promise.allSettled(batches.map((batch) => this.store(keys, batch)));
     const failed = settled.findIndex((s) => s.status === 'rejected');
     if (failed >= 0) {
       const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
       replaceIfStale(this.client, reason);
       const stored = settled.filter((s) => s.status === 'fulfilled').length;
-      const partial = settled.length > 1 ? ` (${stored} of ${settled.length} batches of ${this.batchSize} were stored)` : '';
-      throw this.wrap(reason, queue, partial);
+      throw this.wrap(reason, name, settled.length > 1 ? { stored, total: settled.length, size: this.batchSize } : undefined);
     }
     return settled.flatMap((s) => (s as PromiseFulfilledResult<string[]>).value);
+  }
+
+  private coalescerOf(queue: string): Coalescer {
+    let coalescer = this.coalescers.get(queue);
+    if (!coalescer) {
+      coalescer = { keys: this.keysOf(queue), queue, waiting: [], inFlight: 0 };
+      this.coalescers.set(queue, coalescer);
+    }
+    return coalescer;
+  }
+
+  /** Sends what waits, one script call at a time per slot, until nothing waits. */
+  private async drain(c: Coalescer): Promise<void> {
+    c.inFlight++;
+    try {
+      while (c.waiting.length > 0) {
+        const batch = takeBatch(c.waiting, this.batchSize);
+        try {
+          await this.ready(c.queue);
+          const ids = await this.store(c.keys, batch.map((w) => w.job));
+          batch.forEach((w, i) => w.resolve(ids[i]));
+        } catch (error) {
+          replaceIfStale(this.client, error);
+          const wrapped = this.wrap(error as Error, c.queue, undefined);
+          for (const w of batch) w.reject(wrapped);
+        }
+      }
+    } finally {
+      c.inFlight--;
+    }
+  }
+
+  private async ready(queue: string): Promise<void> {
+    try {
+      await whenReady(this.client, this.timeout, `enqueue to "${queue}"`);
+    } catch (error) {
+      (error as Error).message += producerMessages.notStored;
+      throw error;
+    }
   }
 
   private keysOf(queue: string): string[] {
     let keys = this.keys.get(queue);
     if (!keys) {
       assertQueueName(queue);
-      keys = scriptKeys.enqueue(queueKeys(this.settings.prefix, queue) as QueueKeys);
+      keys = queueKeyList(this.settings.prefix, queue);
       this.keys.set(queue, keys);
     }
     return keys;
   }
 
-  private prepare(job: BulkJob, index: number, total: number, now: number): PreparedJob {
+  private prepare(queue: string, job: BulkJob, index: number, total: number, now: number): PreparedJob {
     try {
       if (typeof job !== 'object' || job === null || !('payload' in job)) {
         throw new TypeError('expected { payload, options? }');
       }
       const options = parseEnqueueOptions(job.options, now);
-      const tail = encodeTail(encodePayload(job.payload, this.maxPayloadBytes), options.stored, options.traceId);
-      return { jobId: options.jobId ?? '', delayMs: options.delayMs, tail };
+      let ext = options.ext;
+      const queueRetention = this.settings.trackedQueues?.get(queue);
+      if (queueRetention !== undefined && ext?.trackRetention === undefined && (job.options as EnqueueOptions | undefined)?.track !== false) {
+        ext = { ...ext, trackRetention: queueRetention };
+      }
+      const tail = encodeTail(encodePayload(job.payload, this.maxPayloadBytes), options.stored, options.traceId, ext);
+      if (tail.length * 3 > MAX_CALL_BYTES && Buffer.byteLength(tail) > MAX_CALL_BYTES) {
+        throw new InvalidPayloadError(producerMessages.tooLargeForOneCall(Buffer.byteLength(tail), MAX_CALL_BYTES));
+      }
+      return {
+        jobId: options.jobId ?? '',
+        delayMs: options.delayMs,
+        tail,
+        track: ext?.trackRetention ?? 0,
+        routed: ext?.priority !== undefined || ext?.group !== undefined,
+      };
     } catch (error) {
       if (total > 1 && error instanceof Error) error.message = `job ${index}: ${error.message}`;
       throw error;
     }
   }
 
+  /** Batches of at most batchSize jobs and MAX_CALL_BYTES of job data each. */
+  private split(jobs: PreparedJob[]): PreparedJob[][] {
+    const batches: PreparedJob[][] = [];
+    let current: PreparedJob[] = [];
+    let bytes = 0;
+    for (const job of jobs) {
+      if (current.length > 0 && (current.length >= this.batchSize || bytes + job.tail.length > MAX_CALL_BYTES)) {
+        batches.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(job);
+      bytes += job.tail.length;
+    }
+    if (current.length > 0) batches.push(current);
+    return batches;
+  }
+
   private async store(keys: string[], jobs: PreparedJob[]): Promise<string[]> {
-    // Packed: one argument each for the tails, the caller ids and the delays, instead of three per job.
     const tails = new Array<string>(jobs.length);
     let generate = 0;
     let anyCallerId = false;
     let anyDelay = false;
+    let anyTrack = false;
+    let routed = false;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i];
       tails[i] = job.tail;
       if (job.jobId === '') generate++;
       else anyCallerId = true;
       if (job.delayMs > 0) anyDelay = true;
+      if (job.track > 0) anyTrack = true;
+      if (job.routed) routed = true;
     }
-    const args = [
-      ...keys,
-      jobs.length,
-      generate,
-      tails.join(RS),
-      anyCallerId ? jobs.map((job) => job.jobId).join(RS) : '',
-      anyDelay ? jobs.map((job) => job.delayMs).join(',') : '',
-    ];
-    const [first] = await this.client.rqEnqueue(...args);
+    const args = packArgs({
+      tails,
+      gen: generate,
+      ids: anyCallerId ? jobs.map((job) => job.jobId) : undefined,
+      delays: anyDelay ? jobs.map((job) => job.delayMs) : undefined,
+      track: anyTrack ? jobs.map((job) => job.track) : undefined,
+      routed: routed || undefined,
+    });
+    const [first] = await this.client.rqEnqueue(...keys, args);
     const replication = this.settings.replication;
     if (replication) {
       const timeout = replication.timeout ?? this.timeout;
@@ -137,15 +243,27 @@ export class JobProducer {
     return jobs.map((job) => (job.jobId === '' ? String(next++) : job.jobId));
   }
 
-  private wrap(error: Error, queue: string, partial: string): Error {
+  private wrap(error: Error, queue: string, partial: { stored: number; total: number; size: number } | undefined): Error {
     if (error instanceof RedisUnavailableError || error instanceof ReplicationTimeoutError) return error;
-    if (UNAVAILABLE.test(error.message)) {
-      return new RedisUnavailableError(
-        `enqueue to "${queue}": Redis did not confirm within ${this.timeout} ms (${error.message})${partial}; ` +
-          'the job may or may not be stored, so retry with the same jobId to stay idempotent',
-      );
+    if (/OOM command not allowed/.test(error.message)) return new RedisOutOfMemoryError(producerMessages.outOfMemory(queue));
+    if (NOT_SENT.test(error.message)) {
+      return new RedisUnavailableError(producerMessages.notSent(queue, error.message, partial));
     }
-    if (partial) error.message += partial;
+    if (UNKNOWN.test(error.message)) {
+      return new RedisUnavailableError(producerMessages.unknownOutcome(queue, this.timeout, error.message, partial));
+    }
+    if (partial) error.message += producerMessages.partial(partial);
     return error;
   }
+}
+
+/** Takes up to `max` waiting jobs and at most MAX_CALL_BYTES of job data (at least one). */
+function takeBatch(waiting: WaitingJob[], max: number): WaitingJob[] {
+  let n = 0;
+  let bytes = 0;
+  while (n < waiting.length && n < max && (n === 0 || bytes + waiting[n].job.tail.length <= MAX_CALL_BYTES)) {
+    bytes += waiting[n].job.tail.length;
+    n++;
+  }
+  return waiting.splice(0, n);
 }

@@ -1,35 +1,69 @@
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { fileURLToPath } from 'url';
-import { QueueKeys } from './keys.js';
+import { Packr } from 'msgpackr';
+import { QUEUE_KEY_TABLE } from './keys.js';
 import { RedisClient } from './redis-client.js';
 
-type Arg = string | number;
-
-/** The queue's Lua scripts as ioredis commands (EVALSHA, falling back to EVAL after a script flush). */
+/**
+ * The queue's Lua scripts as ioredis commands (EVALSHA, falling back to EVAL after a script flush). Each
+ * takes every key of its queue (keys.ts, in table order) and one cmsgpack-encoded map of arguments.
+ */
 export interface ScriptCommands {
-  rqEnqueue(...args: Arg[]): Promise<number[]>;
-  rqClaim(...args: Arg[]): Promise<[string | number, number, number, string?]>;
-  rqRenew(...args: Arg[]): Promise<number[]>;
-  rqRelease(...args: Arg[]): Promise<number>;
+  rqEnqueue(...args: Array<string | Buffer>): Promise<number[]>;
+  rqClaim(...args: Array<string | Buffer>): Promise<ClaimReply>;
+  rqRenew(...args: Array<string | Buffer>): Promise<number[]>;
+  rqRelease(...args: Array<string | Buffer>): Promise<number>;
+  rqCancel(...args: Array<string | Buffer>): Promise<[string, string]>;
+  rqPause(...args: Array<string | Buffer>): Promise<number>;
+  rqDead(...args: Array<string | Buffer>): Promise<[number, number]>;
+  rqPromote(...args: Array<string | Buffer>): Promise<number>;
+  rqConfigure(...args: Array<string | Buffer>): Promise<Array<string | null>>;
 }
+
+/** claim.lua's reply: token (0: none), records joined by RS, ms to the next look (-1: none), stale
+ * settles, listen flags, recovered tokens joined by RS. */
+export type ClaimReply = [string | number, string, number, number, string, string];
 
 export type ScriptedClient = RedisClient & ScriptCommands;
 
-const SCRIPTS: ReadonlyArray<{ command: keyof ScriptCommands; file: string; keys: number }> = [
-  { command: 'rqEnqueue', file: 'enqueue.lua', keys: 6 },
-  { command: 'rqClaim', file: 'claim.lua', keys: 10 },
-  { command: 'rqRenew', file: 'renew.lua', keys: 1 },
-  { command: 'rqRelease', file: 'release.lua', keys: 4 },
+/** Each script and its file; every script receives all of its queue's keys. */
+const SCRIPTS: ReadonlyArray<{ command: keyof ScriptCommands; file: string }> = [
+  { command: 'rqEnqueue', file: 'enqueue.lua' },
+  { command: 'rqClaim', file: 'claim.lua' },
+  { command: 'rqRenew', file: 'renew.lua' },
+  { command: 'rqRelease', file: 'release.lua' },
+  { command: 'rqCancel', file: 'cancel.lua' },
+  { command: 'rqPause', file: 'pause.lua' },
+  { command: 'rqDead', file: 'dead.lua' },
+  { command: 'rqPromote', file: 'promote.lua' },
+  { command: 'rqConfigure', file: 'configure.lua' },
 ];
+
+/** Shared Lua, prepended in this order. */
+const LIBRARIES = ['_common.lua', '_record.lua', '_queue.lua'];
+
+/** Lua that names the queue's keys: `local K = { ready = KEYS[1], ... }`, from the one key table. */
+function keyPrelude(): string {
+  const fields = QUEUE_KEY_TABLE.map(([name], i) => `${name} = KEYS[${i + 1}]`);
+  return `local K = { ${fields.join(', ')} }`;
+}
 
 let sources: Map<string, string> | undefined;
 
 function loadSources(): Map<string, string> {
   if (!sources) {
     const dir = join(dirname(fileURLToPath(import.meta.url)), 'lua');
-    const common = readFileSync(join(dir, '_common.lua'), 'utf8');
-    sources = new Map(SCRIPTS.map((s) => [s.command, `${common}\n${readFileSync(join(dir, s.file), 'utf8')}`]));
+    const libraries = LIBRARIES.map((file) => readFileSync(join(dir, file), 'utf8')).join('\n');
+    const prelude = keyPrelude();
+    sources = new Map(
+      SCRIPTS.map((s) => {
+        const body = readFileSync(join(dir, s.file), 'utf8');
+        // A flags line (`#!lua flags=allow-oom`) must stay the script's first line.
+        const shebang = body.startsWith('#!') ? body.slice(0, body.indexOf('\n') + 1) : '';
+        return [s.command, `${shebang}${prelude}\n${libraries}\n${body.slice(shebang.length)}`];
+      }),
+    );
   }
   return sources;
 }
@@ -39,26 +73,14 @@ export function withScripts(client: RedisClient): ScriptedClient {
   const scripted = client as ScriptedClient;
   if (typeof scripted.rqClaim !== 'function') {
     const lua = loadSources();
-    for (const s of SCRIPTS) client.defineCommand(s.command, { numberOfKeys: s.keys, lua: lua.get(s.command)! });
+    for (const s of SCRIPTS) client.defineCommand(s.command, { numberOfKeys: QUEUE_KEY_TABLE.length, lua: lua.get(s.command)! });
   }
   return scripted;
 }
 
-/** KEYS of each script, in the order its header declares. */
-export const scriptKeys = {
-  enqueue: (k: QueueKeys): string[] => [k.ready, k.delayed, k.ids, k.seq, k.wake, k.retainedIds],
-  claim: (k: QueueKeys): string[] => [
-    k.ready,
-    k.delayed,
-    k.lease,
-    k.claims,
-    k.dead,
-    k.deadIndex,
-    k.ids,
-    k.claimCounter,
-    k.wake,
-    k.retainedIds,
-  ],
-  renew: (k: QueueKeys): string[] => [k.lease],
-  release: (k: QueueKeys): string[] => [k.ready, k.lease, k.claims, k.wake],
-};
+const packr = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: true });
+
+/** Encodes a script's argument map (cmsgpack on the Lua side). Fields that are undefined are left out. */
+export function packArgs(args: object): Buffer {
+  return packr.pack(args);
+}

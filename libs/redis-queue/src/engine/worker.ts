@@ -1,12 +1,25 @@
+import { performance } from 'perf_hooks';
 import { backoffDelay, BackoffOptions } from './backoff.js';
-import { decodeRecord, DecodedJob, recordId, RS } from './codec.js';
-import { isPermanent, LeaseLostError, ShutdownAbortError } from './errors.js';
+import { decodeRecord, DecodedJob, encodePayload, recordId, RS } from './codec.js';
+import { Claim, Delivery } from './delivery.js';
+import {
+  isPermanent,
+  isRateLimited,
+  JobCancelledError,
+  JobTimeoutError,
+  LeaseLostError,
+  ShutdownAbortError,
+} from './errors.js';
 import { JobContext } from './job-context.js';
-import { queueKeys } from './keys.js';
+import { notifyChannel, queueKeyList } from './keys.js';
 import { QueueLogger } from './logger.js';
+import { workerMessages } from './messages.js';
+import { QueueNotifications } from './notifications.js';
 import { RedisClient, replaceIfStale } from './redis-client.js';
-import { scriptKeys, ScriptedClient, withScripts } from './scripts.js';
+import { ClaimReply, packArgs, ScriptedClient, withScripts } from './scripts.js';
+import { emptySettles, encodeSettles, PendingSettles, settleCount } from './settle.js';
 import { sleep, Wakeup } from './signal.js';
+import { LongTimer, setLongTimeout } from './timers.js';
 
 /** Runs one job. A thrown error (or rejection) retries the job; a PermanentJobError dead-letters it. */
 export type JobProcessor = (payload: unknown, job: JobContext) => unknown;
@@ -16,138 +29,101 @@ export interface WorkerSettings {
   prefix: string;
   /** Connection for scripts (role `worker`); may be shared by the workers of a process. */
   client: RedisClient;
-  /** Dedicated connection for the idle wait (role `blocking`); the worker closes it when it stops. */
-  blockingClient: RedisClient;
+  /** The process's subscription to queue notifications (shared by its workers). */
+  notifications: QueueNotifications;
   process: JobProcessor;
   /** Jobs run at once, at most. */
   concurrency: number;
   /** ms a claimed job stays leased without renewal; renewed every third of it. */
   leaseMs: number;
-  /** Attempts and backoff for jobs that did not set their own. */
-  defaults: { attempts: number; backoff: BackoffOptions };
+  /** Attempts, backoff and timeout for jobs that did not set their own. */
+  defaults: { attempts: number; backoff: BackoffOptions; timeout?: number };
   logger: QueueLogger;
   /** Write payloads into failure logs. Default: false. */
   logPayloads?: boolean;
-  /** Seconds an idle worker blocks before looking again; bounds idle traffic. Default: 5. */
-  idleBlockSeconds?: number;
   /** Most jobs claimed in one round trip. Default: 1000. */
   maxBatch?: number;
+  /** Most record bytes in one claim (one job always fits). Default: 2 MiB. */
+  maxClaimBytes?: number;
   /**
    * ms a caller-chosen jobId stays taken after its job completed, so that a producer retrying an enqueue
    * cannot run the job again. Default: 3600000 (1 hour); 0: free at once.
    */
   jobIdRetention?: number;
+  /** Largest result (JSON bytes) kept for a tracked job. Default: 65536. */
+  maxResultBytes?: number;
+  /** Largest progress value (JSON bytes). Default: 65536. */
+  maxProgressBytes?: number;
 }
 
-/** A claim as this worker holds it: its token (the lease, and the fence) and how many jobs it took. */
-class Claim {
-  /** Some of its jobs were settled on their own: it can no longer be acknowledged whole. */
-  splitUp = false;
-
-  constructor(
-    readonly token: string,
-    readonly size: number,
-  ) {}
-}
-
-/** A job of a claim, by its 1-based position in the claim; `token:position` names it to the scripts. */
-interface Position {
-  readonly claim: Claim;
-  readonly position: number;
-}
-
-/** One delivery of a job: the handler's JobContext, plus what the worker tracks about it. */
-class Delivery extends JobContext implements Position {
-  controller?: AbortController;
-  /** Lease lost or job released: its outcome must not be settled. */
-  abandoned = false;
-  /** `token:position`, how scripts name this delivery. */
-  readonly member: string;
-
-  constructor(
-    readonly claim: Claim,
-    readonly position: number,
-    readonly job: DecodedJob,
-    readonly queue: string,
-    readonly attempt: number,
-    readonly maxAttempts: number,
-  ) {
-    super();
-    this.member = `${claim.token}:${position}`;
-  }
-
-  get id(): string {
-    return this.job.id;
-  }
-
-  get traceId(): string {
-    return this.job.traceId;
-  }
-
-  get enqueuedAt(): Date {
-    return new Date(this.job.enqueuedAt);
-  }
-
-  // Created on first use: most handlers never look at it, and an AbortController per job is not free.
-  get signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    return this.controller.signal;
-  }
-
-  abort(reason: Error): void {
-    this.controller ??= new AbortController();
-    this.controller.abort(reason);
-  }
-
-  toJSON(): object {
-    return { id: this.id, queue: this.queue, attempt: this.attempt, maxAttempts: this.maxAttempts, traceId: this.traceId };
-  }
-}
-
-const MAX_STACK = 8192;
 export const DEFAULT_JOB_ID_RETENTION = 3_600_000;
+export const DEFAULT_MAX_CLAIM_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024;
+const MAX_STACK = 8192;
+/** ms a handler gets after its timeout aborted it before its attempt is settled anyway (at most). */
+const TIMEOUT_GRACE_MS = 5000;
+/** Progress values are sent at most this often per worker. */
+const PROGRESS_EVERY_MS = 50;
+
+/**
+ * The worker's lifecycle: `created` until start(); `running` claims and runs jobs; `draining` claims
+ * nothing more and lets running jobs finish (shutdown); `stopped` when everything was settled or released.
+ */
+type Lifecycle = 'created' | 'running' | 'draining' | 'stopped';
+
+/**
+ * What the worker believes about the queue: `maybe` something is claimable (a notification, a timer, a
+ * full claim), or `empty` (its last claim got fewer jobs than it asked for). An `empty` worker waits for
+ * a notification or its timer instead of asking Redis again.
+ */
+type ReadyHint = 'maybe' | 'empty';
+
+interface Claimed {
+  claim: Claim;
+  records: string[];
+}
 
 /**
  * The claim/settle loop of one queue: claims ready jobs in batches under a lease, runs them with bounded
  * concurrency, settles outcomes in batches on the next round trip, renews leases of running jobs, and
- * while idle blocks on the queue's wake list, waking early for the next delayed job or lease deadline.
+ * while idle waits for the queue's notifications, or a timer to the next time something becomes claimable.
  */
 export class QueueWorker {
   private readonly client: ScriptedClient;
-  private readonly claimKeys: string[];
-  private readonly renewKeys: string[];
-  private readonly releaseKeys: string[];
-  private readonly wakeKey: string;
+  private readonly keys: string[];
+  private lifecycle: Lifecycle = 'created';
+  private readyHint: ReadyHint = 'maybe';
+  /** A timer or notification asked for a round trip even with no free slot (settles, recovery). */
+  private lookAgain = true;
   private readonly running = new Map<string, Delivery>();
-  private acks: Delivery[] = [];
-  private retries: Array<Position & { delay: number }> = [];
-  /** attemptsMade: attempts to record in the dead letter (-1: leave the record as it is). */
-  private deads: Array<Position & { attemptsMade: number; error: string }> = [];
+  /** Deliveries running here by job id: a worker never runs two deliveries of one job at once. */
+  private readonly runningIds = new Map<string, Delivery>();
+  /** Deliveries waiting for an older delivery of their job (abandoned, still running) to end. */
+  private readonly waitingForOlder = new Map<string, Array<() => void>>();
+  private readonly claims = new Map<string, Claim>();
+  private pending: PendingSettles = emptySettles();
+  private releases: string[] = [];
+  private listen = { completed: false, progress: false };
   private readonly wakeup = new Wakeup();
-  private wakeRequested = true;
-  private readyEmpty = false;
-  private stopping = false;
   /** Slots promised to claims still in flight. */
   private reserved = 0;
-  private loop?: Promise<void>;
+  private lanes?: Promise<void>;
   private stopped?: Promise<void>;
-  private timer?: NodeJS.Timeout;
+  private timer?: LongTimer;
+  private timerAt = Infinity;
   private renewTimer?: NodeJS.Timeout;
-  private blocking?: Promise<void>;
+  private progressTimer?: NodeJS.Timeout;
+  private lastProgressSent = 0;
   private failingSince?: number;
-  private readonly idleBlockSeconds: number;
+  private renewFailingSince?: number;
+  private readonly unsubscribe: Array<() => void> = [];
   private readonly maxBatch: number;
   private onStop!: () => void;
   private readonly stopRequested = new Promise<void>((resolve) => (this.onStop = resolve));
 
   constructor(private readonly settings: WorkerSettings) {
     this.client = withScripts(settings.client);
-    const keys = queueKeys(settings.prefix, settings.queue);
-    this.claimKeys = scriptKeys.claim(keys);
-    this.renewKeys = scriptKeys.renew(keys);
-    this.releaseKeys = scriptKeys.release(keys);
-    this.wakeKey = keys.wake;
-    this.idleBlockSeconds = settings.idleBlockSeconds ?? 5;
+    this.keys = queueKeyList(settings.prefix, settings.queue);
     this.maxBatch = settings.maxBatch ?? 1000;
   }
 
@@ -161,11 +137,20 @@ export class QueueWorker {
   }
 
   start(): void {
-    if (this.loop) return;
-    // Two loops share the worker's state, so that one claim is on the wire while the other's jobs run:
+    if (this.lifecycle !== 'created') return;
+    this.lifecycle = 'running';
+    const channel = notifyChannel(this.settings.prefix, this.settings.queue);
+    const subscription = this.settings.notifications.listen(channel, (message) => this.onNotification(message));
+    // Whatever was announced before the subscription was in place went unheard: look once it is.
+    void subscription.ready.then(() => this.poke());
+    this.unsubscribe.push(
+      () => subscription.close(),
+      this.settings.notifications.onResubscribed(() => this.poke()),
+    );
+    // Two lanes share the worker's state, so that one claim is on the wire while the other's jobs run:
     // Redis and this process work in parallel instead of taking turns.
     const lanes = this.settings.concurrency > 1 ? 2 : 1;
-    this.loop = Promise.all(Array.from({ length: lanes }, () => this.run())).then(() => undefined);
+    this.lanes = Promise.all(Array.from({ length: lanes }, () => this.lane())).then(() => undefined);
     const every = Math.max(50, Math.floor(this.settings.leaseMs / 3));
     this.renewTimer = setInterval(() => void this.renew(), every);
     this.renewTimer.unref();
@@ -173,290 +158,464 @@ export class QueueWorker {
 
   /**
    * Stops claiming at once, lets running jobs finish for up to `timeoutMs`, aborts and releases the rest
-   * back to the head of the queue, settles what finished, and closes the blocking connection.
+   * back to the front of the queue, settles what finished; bounded by `timeoutMs` plus a short grace for
+   * those last calls, even when Redis does not answer.
    */
   stop(timeoutMs: number): Promise<void> {
     this.stopped ??= this.shutdown(timeoutMs);
     return this.stopped;
   }
 
-  private async shutdown(timeoutMs: number): Promise<void> {
-    this.stopping = true;
-    this.onStop();
-    this.wakeup.notify();
-    this.settings.blockingClient.disconnect();
-    await this.loop;
-    // Settle jobs as they finish while the rest drain: a finished job's lease is no longer renewed, so
-    // holding its ack until the drain ends (timeoutMs may exceed the lease) could let the lease expire
-    // and the job run again elsewhere.
-    const deadline = Date.now() + timeoutMs;
-    while (this.running.size > 0 && Date.now() < deadline) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.wakeup.wait(),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now()))),
-      ]);
-      clearTimeout(timer);
-      await this.flushSettles();
+  // -- notifications ------------------------------------------------------------------------------
+
+  private onNotification(message: string): void {
+    switch (message[0]) {
+      case 'w':
+        this.poke();
+        break;
+      case 't':
+        this.schedule(Number(message.slice(1)) - Date.now());
+        break;
+      case 'c':
+        this.cancelRunning(message.slice(1));
+        break;
     }
-    const unfinished = [...this.running.values()];
-    if (unfinished.length > 0) {
-      for (const d of unfinished) {
-        d.abandoned = true;
-        d.abort(new ShutdownAbortError(`worker shutting down: job did not finish within ${timeoutMs} ms`));
-      }
-      this.running.clear();
-      await this.release(unfinished.map((d) => d.member));
-      this.settings.logger.warn(
-        `Queue "${this.queue}": released ${unfinished.length} unfinished job(s) back to the queue at shutdown`,
-      );
-    }
-    await this.flushSettles();
-    clearInterval(this.renewTimer);
-    clearTimeout(this.timer);
-    this.wakeup.dispose();
   }
 
-  private async run(): Promise<void> {
+  /** Something may be claimable: look. */
+  private poke(): void {
+    this.readyHint = 'maybe';
+    this.lookAgain = true;
+    this.wakeup.notify();
+  }
+
+  private cancelRunning(id: string): void {
+    const delivery = this.runningIds.get(id);
+    if (!delivery || delivery.stopped) return;
+    this.settings.logger.log(workerMessages.cancelling(this.queue, delivery));
+    delivery.stop('cancelled', new JobCancelledError(`job ${id} was cancelled`));
+  }
+
+  // -- the loop -----------------------------------------------------------------------------------
+
+  private async lane(): Promise<void> {
     const laneBatch = Math.min(this.maxBatch, Math.ceil(this.settings.concurrency / 2));
-    while (!this.stopping) {
+    while (this.lifecycle === 'running') {
       const free = this.settings.concurrency - this.running.size - this.reserved;
-      const settles = this.acks.length + this.retries.length + this.deads.length;
-      if (settles > 0 || this.wakeRequested || (free > 0 && !this.readyEmpty)) {
-        this.wakeRequested = false;
-        const count = Math.min(free, laneBatch);
-        this.reserved += count;
-        const records = await this.claim(count);
+      const settles = settleCount(this.pending) + this.releases.length;
+      if (settles > 0 || this.lookAgain || (free > 0 && this.readyHint === 'maybe')) {
+        this.lookAgain = false;
+        const want = Math.max(0, Math.min(free, laneBatch));
+        this.reserved += want;
+        const claimed = await this.roundTrip(want);
         // Synchronously with starting the jobs: the other lane must never see the slots free in between.
-        this.reserved -= count;
-        if (records === undefined) continue;
-        if (this.stopping) {
+        this.reserved -= want;
+        if (claimed === undefined) continue;
+        if (this.lifecycle !== 'running') {
           // Claimed while shutdown began: these never start, they go straight back.
-          await this.release(records.list.map((_, i) => `${records.claim.token}:${i + 1}`));
+          this.releases.push(...claimed.records.map((_, i) => `${claimed.claim.token}:${i + 1}`));
           break;
         }
-        this.readyEmpty = records.list.length < count;
-        for (let i = 0; i < records.list.length; i++) this.startJob(records.list[i], records.claim, i + 1);
+        if (want > 0) this.readyHint = claimed.records.length < want ? 'empty' : 'maybe';
+        for (let i = 0; i < claimed.records.length; i++) this.startJob(claimed.records[i], claimed.claim, i + 1);
         continue;
       }
-      await this.waitForWork(free > 0);
+      await this.wakeup.wait();
     }
   }
 
   /** One claim round trip carrying every pending settle; undefined when it failed (and was backed off). */
-  private async claim(count: number): Promise<{ claim: Claim; list: string[] } | undefined> {
-    const acks = this.acks;
-    const retries = this.retries;
-    const deads = this.deads;
-    this.acks = [];
-    this.retries = [];
-    this.deads = [];
+  private async roundTrip(want: number): Promise<Claimed | undefined> {
+    const pending = this.pending;
+    this.pending = emptySettles();
+    const releases = this.releases;
+    this.releases = [];
+    const encoded = encodeSettles(pending, this.listen.completed);
     try {
-      const reply = await this.client.rqClaim(
-        ...this.claimKeys,
-        this.settings.leaseMs,
-        count,
-        this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION,
-        ...settleArgs(acks, retries, deads),
+      if (releases.length > 0) await this.release(releases);
+      const reply: ClaimReply = await this.client.rqClaim(
+        ...this.keys,
+        packArgs({
+          lease: this.settings.leaseMs,
+          want,
+          maxBytes: this.settings.maxClaimBytes ?? DEFAULT_MAX_CLAIM_BYTES,
+          retain: this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION,
+          attempts: this.settings.defaults.attempts,
+          ...encoded.args,
+        }),
       );
+      for (const claim of encoded.split) claim.splitUp = true;
+      for (const entry of pending.progress.values()) entry.delivery.progressSent.splice(0).forEach((resolve) => resolve());
       this.recovered();
-      this.schedule(Number(reply[1]));
-      if (Number(reply[2]) > 0) {
-        this.settings.logger.warn(
-          `Queue "${this.queue}": ${reply[2]} finished job(s) were not settled because their lease had been lost (another delivery owns them)`,
-        );
-      }
-      const list = reply[3] ? reply[3].split(RS) : [];
-      return { claim: new Claim(String(reply[0]), list.length), list };
+      return this.applyReply(reply);
     } catch (error) {
       // Settles are idempotent (a settled position or a gone claim changes nothing): keep them for the
-      // next round trip.
-      this.acks = acks.concat(this.acks);
-      this.retries = retries.concat(this.retries);
-      this.deads = deads.concat(this.deads);
+      // next round trip, before whatever was added meanwhile.
+      this.pending = mergeSettles(pending, this.pending);
+      this.releases = releases.concat(this.releases);
       await this.failed(error as Error);
       return undefined;
     }
   }
+
+  private applyReply(reply: ClaimReply): Claimed {
+    const [token, blob, nextMs, stale, flags, recovered] = reply;
+    this.listen = { completed: flags.includes('c'), progress: flags.includes('p') };
+    if (Number(stale) > 0) this.settings.logger.warn(workerMessages.staleSettles(this.queue, Number(stale)));
+    if (recovered) this.abandonRecovered(recovered.split(RS));
+    this.schedule(Number(nextMs));
+    if (token === 0 || token === '0' || !blob) return { claim: new Claim('', 0, performance.now()), records: [] };
+    const records = blob.split(RS);
+    const claim = new Claim(String(token), records.length, performance.now());
+    this.claims.set(claim.token, claim);
+    return { claim, records };
+  }
+
+  /** Claims of this worker that its own round trip recovered (after a stall): their jobs run elsewhere now. */
+  private abandonRecovered(tokens: string[]): void {
+    for (const token of tokens) {
+      const claim = this.claims.get(token);
+      if (!claim) continue;
+      this.claims.delete(token);
+      for (const delivery of this.running.values()) {
+        if (delivery.claim === claim) this.loseLease(delivery);
+      }
+    }
+  }
+
+  // -- running jobs -------------------------------------------------------------------------------
 
   private startJob(record: string, claim: Claim, position: number): void {
     let job: DecodedJob;
     try {
       job = decodeRecord(record);
     } catch (error) {
-      this.settings.logger.error(`Queue "${this.queue}": job ${recordId(record)} dead-lettered: ${(error as Error).message}`);
-      this.deads.push({ claim, position, attemptsMade: -1, error: errorJson(error, 0) });
-      this.wakeup.notifySoon();
+      this.settings.logger.error(workerMessages.malformed(this.queue, recordId(record), (error as Error).message));
+      this.bury(claim, position, -1, errorJson(error, 0));
       return;
     }
     const maxAttempts = job.options.attempts ?? this.settings.defaults.attempts;
     const attempt = job.attemptsMade + 1;
     if (attempt > maxAttempts) {
-      const error = new LeaseLostError(
-        `attempts exhausted (${job.attemptsMade}/${maxAttempts}): the last delivery was lost with its worker or lease`,
-      );
-      this.settings.logger.error(`Queue "${this.queue}": job ${job.id} (trace ${job.traceId}) dead-lettered: ${error.message}`);
+      const error = new LeaseLostError(workerMessages.exhausted(job.attemptsMade, maxAttempts));
+      this.settings.logger.error(workerMessages.deadLettered(this.queue, job, error.message));
       // It never runs: lost deliveries used every attempt, so the record says exactly that many.
-      this.deads.push({ claim, position, attemptsMade: maxAttempts, error: errorJson(error, maxAttempts) });
+      this.bury(claim, position, maxAttempts, errorJson(error, maxAttempts));
+      return;
+    }
+    // After a stall (a handler that blocked the event loop) the claim's lease may be gone: a job whose
+    // lease this worker knows has run out is not started; it goes back (or already went, with recovery).
+    const margin = Math.min(1000, this.settings.leaseMs / 10);
+    if (performance.now() - claim.receivedAt > this.settings.leaseMs - margin) {
+      this.settings.logger.warn(workerMessages.leaseRanOut(this.queue, job));
+      this.releases.push(`${claim.token}:${position}`);
+      this.closePosition(claim);
       this.wakeup.notifySoon();
       return;
     }
-    const delivery = new Delivery(claim, position, job, this.settings.queue, attempt, maxAttempts);
+    const delivery = new Delivery(claim, position, job, this.queue, attempt, maxAttempts, (d, value) => this.progress(d, value));
+    const older = this.runningIds.get(job.id);
+    if (older) {
+      // The older delivery was abandoned (its lease lost) but its handler has not returned yet.
+      const queue = this.waitingForOlder.get(job.id) ?? [];
+      queue.push(() => this.run(delivery));
+      this.waitingForOlder.set(job.id, queue);
+      return;
+    }
+    this.run(delivery);
+  }
+
+  private run(delivery: Delivery): void {
+    const margin = Math.min(1000, this.settings.leaseMs / 10);
+    if (performance.now() - delivery.claim.receivedAt > this.settings.leaseMs - margin) {
+      this.releases.push(delivery.member);
+      this.closePosition(delivery.claim);
+      this.wakeup.notifySoon();
+      return;
+    }
     this.running.set(delivery.member, delivery);
+    this.runningIds.set(delivery.id, delivery);
+    const timeout = delivery.job.ext.timeout ?? this.settings.defaults.timeout;
+    if (timeout !== undefined) delivery.timeoutTimer = setTimeout(() => this.timeOut(delivery, timeout), timeout);
     let outcome: unknown;
     try {
-      outcome = this.settings.process(job.payload, delivery);
+      outcome = this.settings.process(delivery.job.payload, delivery);
     } catch (error) {
-      this.finish(delivery, error, true);
+      this.finish(delivery, error, true, undefined);
       return;
     }
     if (typeof (outcome as PromiseLike<unknown> | undefined)?.then === 'function') {
       (outcome as PromiseLike<unknown>).then(
-        () => this.finish(delivery, undefined, false),
-        (error: unknown) => this.finish(delivery, error, true),
+        (result) => this.finish(delivery, undefined, false, result),
+        (error: unknown) => this.finish(delivery, error, true, undefined),
       );
     } else {
-      this.finish(delivery, undefined, false);
+      this.finish(delivery, undefined, false, outcome);
     }
   }
 
-  private finish(delivery: Delivery, error: unknown, failed: boolean): void {
+  /**
+   * The attempt ran past its timeout: its signal aborts. A handler that returns within the grace period
+   * settles as a failed attempt then; one that ignores the signal has its attempt settled as failed after
+   * the grace (a retry may then run elsewhere while it still runs here), and keeps its slot until it returns.
+   */
+  private timeOut(delivery: Delivery, timeout: number): void {
+    delivery.timeoutTimer = undefined;
+    if (delivery.stopped) return;
+    delivery.stop('timed-out', new JobTimeoutError(workerMessages.timedOut(delivery.id, timeout)));
+    const grace = Math.min(timeout, TIMEOUT_GRACE_MS);
+    delivery.timeoutTimer = setTimeout(() => {
+      delivery.timeoutTimer = undefined;
+      if (!this.running.has(delivery.member) || delivery.settledEarly) return;
+      this.settings.logger.warn(workerMessages.ignoresTimeout(this.queue, delivery, grace));
+      delivery.settledEarly = true;
+      this.settleFailure(delivery, delivery.signal.reason as Error);
+    }, grace);
+  }
+
+  private finish(delivery: Delivery, error: unknown, failed: boolean, result: unknown): void {
     this.running.delete(delivery.member);
-    if (!failed && !delivery.abandoned) {
-      // The hot path: no message to build.
-      this.acks.push(delivery);
-      this.wakeup.notifySoon();
+    if (this.runningIds.get(delivery.id) === delivery) this.runningIds.delete(delivery.id);
+    if (delivery.timeoutTimer) clearTimeout(delivery.timeoutTimer);
+    const next = this.waitingForOlder.get(delivery.id)?.shift();
+    if (next) {
+      if (this.waitingForOlder.get(delivery.id)?.length === 0) this.waitingForOlder.delete(delivery.id);
+      next();
+    }
+    this.pending.progress.delete(delivery.id);
+    delivery.progressSent.splice(0).forEach((resolve) => resolve());
+    this.wakeup.notifySoon();
+    if (delivery.settledEarly) return; // its attempt was settled when it ignored its timeout
+    switch (delivery.stopped) {
+      case 'lease-lost':
+      case 'released':
+        this.settings.logger.warn(workerMessages.outcomeDropped(this.queue, delivery));
+        return;
+      case 'cancelled':
+        this.closePosition(delivery.claim);
+        this.pending.cancels.push(delivery);
+        return;
+      case 'timed-out':
+        this.settleFailure(delivery, delivery.signal.reason as Error);
+        return;
+    }
+    if (!failed) {
+      this.closePosition(delivery.claim);
+      if (delivery.trackRetention === undefined || result === undefined) {
+        this.pending.acks.push({ delivery }); // the hot path: nothing to build
+      } else {
+        this.pending.acks.push({ delivery, result: this.encodeResult(delivery, result) });
+      }
       return;
     }
+    this.settleFailure(delivery, error);
+  }
+
+  private settleFailure(delivery: Delivery, error: unknown): void {
+    this.closePosition(delivery.claim);
     const { job } = delivery;
-    const label = `Queue "${this.queue}": job ${job.id} (trace ${job.traceId})`;
-    if (delivery.abandoned) {
-      this.settings.logger.warn(`${label} finished after its delivery was abandoned (lease lost or released); outcome dropped`);
+    const message = error instanceof Error ? error.message : String(error);
+    const payload = this.settings.logPayloads ? ` payload=${JSON.stringify(job.payload)}` : '';
+    const stack = error instanceof Error ? error.stack : undefined;
+    if (isRateLimited(error)) {
+      this.settings.logger.log(workerMessages.throttled(this.queue, delivery, error.retryAfterMs));
+      this.pending.retries.push({ delivery, delay: Math.max(0, error.retryAfterMs), error: errorJson(error, delivery.attempt - 1), defer: true });
+    } else if (isPermanent(error) || delivery.attempt >= delivery.maxAttempts) {
+      const why = isPermanent(error) ? 'failed permanently' : `failed on its last attempt (${delivery.attempt}/${delivery.maxAttempts})`;
+      this.settings.logger.error(workerMessages.failedDead(this.queue, delivery, why, message, payload), stack);
+      this.pending.deads.push({ claim: delivery.claim, position: delivery.position, made: delivery.attempt, error: errorJson(error, delivery.attempt) });
     } else {
-      const message = error instanceof Error ? error.message : String(error);
-      const payload = this.settings.logPayloads ? ` payload=${JSON.stringify(job.payload)}` : '';
-      const stack = error instanceof Error ? error.stack : undefined;
-      if (isPermanent(error) || delivery.attempt >= delivery.maxAttempts) {
-        const why = isPermanent(error) ? 'failed permanently' : `failed on its last attempt (${delivery.attempt}/${delivery.maxAttempts})`;
-        this.settings.logger.error(`${label} ${why}: ${message}; dead-lettered${payload}`, stack);
-        this.deads.push({ ...pos(delivery), attemptsMade: delivery.attempt, error: errorJson(error, delivery.attempt) });
-      } else {
-        const delay = backoffDelay(job.options.backoff ?? this.settings.defaults.backoff, delivery.attempt);
-        this.settings.logger.warn(
-          `${label} failed on attempt ${delivery.attempt}/${delivery.maxAttempts}: ${message}; retrying in ${delay} ms${payload}`,
-        );
-        this.retries.push({ ...pos(delivery), delay });
-      }
+      const delay = backoffDelay(job.options.backoff ?? this.settings.defaults.backoff, delivery.attempt);
+      this.settings.logger.warn(workerMessages.failedRetry(this.queue, delivery, message, delay, payload));
+      this.pending.retries.push({ delivery, delay, error: errorJson(error, delivery.attempt) });
     }
     this.wakeup.notifySoon();
   }
 
-  /** Waits for a completion, a timer, or (when there is room) a job arriving on the wake list. */
-  private async waitForWork(block: boolean): Promise<void> {
-    if (!block) return this.wakeup.wait();
-    await Promise.race([this.wakeup.wait(), this.blockOnce()]);
+  private bury(claim: Claim, position: number, made: number, error: string): void {
+    this.closePosition(claim);
+    this.pending.deads.push({ claim, position, made, error });
+    this.wakeup.notifySoon();
   }
 
-  private blockOnce(): Promise<void> {
-    if (this.blocking) return this.blocking;
-    const client = this.settings.blockingClient;
-    // A silently dead connection (no RST) would leave BLMOVE hanging: past its timeout, force a reconnect.
-    // A reconnect (a failover, a restart) sends the pending BLMOVE again with its whole timeout: the watch
-    // starts over then, or it would take a call that is waiting as it should for a hung one.
-    let watchdog: NodeJS.Timeout | undefined;
-    const watch = (): void => {
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => {
-        if (this.stopping) return;
-        this.settings.logger.warn(`Queue "${this.queue}": blocking connection stopped answering; reconnecting it`);
-        client.disconnect(true);
-      }, this.idleBlockSeconds * 1000 + 3000);
-      watchdog.unref();
-    };
-    watch();
-    client.on('ready', watch);
-    this.blocking = client
-      .blmove(this.wakeKey, this.wakeKey, 'RIGHT', 'RIGHT', this.idleBlockSeconds)
-      .then(
-        (woke) => {
-          if (woke !== null) this.readyEmpty = false;
-        },
-        async (error: Error) => {
-          if (!this.stopping) {
-            this.settings.logger.debug?.(`Queue "${this.queue}": idle wait failed: ${error.message}`);
-            await sleep(500);
-          }
-          this.readyEmpty = false;
-        },
-      )
-      .finally(() => {
-        clearTimeout(watchdog);
-        client.off('ready', watch);
-        this.blocking = undefined;
-      });
-    return this.blocking;
+  /** One of the claim's jobs is no longer this worker's to hold; the claim is forgotten with its last. */
+  private closePosition(claim: Claim): void {
+    claim.open--;
+    if (claim.open <= 0) this.claims.delete(claim.token);
   }
 
-  /** Arms the timer for the next delayed job or lease deadline (ms from now, Redis clock; -1: none). */
+  private encodeResult(delivery: Delivery, result: unknown): string | undefined {
+    try {
+      return encodePayload(result, this.settings.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES);
+    } catch (error) {
+      this.settings.logger.warn(workerMessages.resultNotKept(this.queue, delivery, (error as Error).message));
+      return undefined;
+    }
+  }
+
+  private progress(delivery: Delivery, value: unknown): Promise<void> {
+    if (delivery.trackRetention === undefined && !this.listen.progress) return Promise.resolve();
+    if (!this.running.has(delivery.member) || delivery.stopped) return Promise.resolve();
+    const json = encodePayload(value, this.settings.maxProgressBytes ?? DEFAULT_MAX_RESULT_BYTES);
+    this.pending.progress.set(delivery.id, { delivery, json });
+    const sent = new Promise<void>((resolve) => delivery.progressSent.push(resolve));
+    // At most one round trip for progress every PROGRESS_EVERY_MS, however often handlers report it.
+    if (!this.progressTimer) {
+      const wait = Math.max(0, this.lastProgressSent + PROGRESS_EVERY_MS - Date.now());
+      this.progressTimer = setTimeout(() => {
+        this.progressTimer = undefined;
+        this.lastProgressSent = Date.now();
+        this.lookAgain = true;
+        this.wakeup.notify();
+      }, wait);
+      this.progressTimer.unref();
+    }
+    return sent;
+  }
+
+  // -- time ---------------------------------------------------------------------------------------
+
+  /** Arms the timer for the next time something may become claimable (ms from now; < 0: none). */
   private schedule(inMs: number): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (inMs < 0 || this.stopping) return;
-    this.timer = setTimeout(() => {
+    if (!(inMs >= 0) || this.lifecycle !== 'running') return;
+    const at = Date.now() + inMs;
+    if (this.timer && at >= this.timerAt) return; // an earlier look is already planned
+    this.timer?.clear();
+    this.timerAt = at;
+    this.timer = setLongTimeout(() => {
       this.timer = undefined;
-      this.wakeRequested = true;
-      this.wakeup.notify();
+      this.timerAt = Infinity;
+      this.poke();
     }, inMs + 1);
-    this.timer.unref();
   }
+
+  // -- leases -------------------------------------------------------------------------------------
 
   private async renew(): Promise<void> {
-    const held = [...this.running.values()].filter((d) => !d.abandoned);
+    const held = [...this.running.values()].filter((d) => !d.stopped || d.stopped === 'timed-out');
     if (held.length === 0) return;
     const tokens = [...new Set(held.map((d) => d.claim.token))];
     let lost: number[];
     try {
-      lost = await this.client.rqRenew(...this.renewKeys, this.settings.leaseMs, ...tokens);
-    } catch {
-      return; // the connection logs the outage; the next renewal tries again
+      lost = await this.client.rqRenew(...this.keys, packArgs({ lease: this.settings.leaseMs, tokens }));
+    } catch (error) {
+      if (this.renewFailingSince === undefined) {
+        this.renewFailingSince = Date.now();
+        this.settings.logger.warn(workerMessages.renewFailing(this.queue, (error as Error).message));
+      }
+      return;
+    }
+    if (this.renewFailingSince !== undefined) {
+      this.settings.logger.log(workerMessages.renewResumed(this.queue, Date.now() - this.renewFailingSince));
+      this.renewFailingSince = undefined;
     }
     const lostTokens = new Set(lost.map((position) => tokens[position - 1]));
     for (const d of held) {
       // `held` was read before the round trip: a delivery that finished meanwhile is left alone.
-      if (!lostTokens.has(d.claim.token) || d.abandoned || !this.running.has(d.member)) continue;
-      d.abandoned = true;
-      this.settings.logger.warn(
-        `Queue "${this.queue}": lost the lease of job ${d.job.id} (trace ${d.job.traceId}); aborting it, another delivery owns it now`,
-      );
-      d.abort(new LeaseLostError(`lease of job ${d.job.id} lost`));
+      if (lostTokens.has(d.claim.token) && this.running.has(d.member)) this.loseLease(d);
     }
   }
 
-  private async release(members: string[]): Promise<void> {
-    if (members.length === 0) return;
-    for (let attempt = 0; attempt < 3; attempt++) {
+  private loseLease(delivery: Delivery): void {
+    if (delivery.stopped === 'lease-lost' || delivery.stopped === 'released') return;
+    this.settings.logger.warn(workerMessages.leaseLost(this.queue, delivery));
+    const wasSettledEarly = delivery.settledEarly;
+    delivery.stop('lease-lost', new LeaseLostError(`lease of job ${delivery.id} lost`));
+    delivery.stopped = 'lease-lost';
+    if (!wasSettledEarly) this.closePosition(delivery.claim);
+  }
+
+  private async release(members: string[]): Promise<number> {
+    if (members.length === 0) return 0;
+    return this.client.rqRelease(
+      ...this.keys,
+      packArgs({ deliveries: members.map((m) => ({ t: m.slice(0, m.indexOf(':')), p: Number(m.slice(m.indexOf(':') + 1)) })) }),
+    );
+  }
+
+  // -- shutdown -----------------------------------------------------------------------------------
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    if (this.lifecycle === 'created') {
+      this.lifecycle = 'stopped';
+      return;
+    }
+    this.lifecycle = 'draining';
+    this.onStop();
+    this.wakeup.notify();
+    const deadline = Date.now() + timeoutMs;
+    await this.lanes;
+    // Settle jobs as they finish while the rest drain: a finished job's lease is no longer renewed, so
+    // holding its ack until the drain ends (timeoutMs may exceed the lease) could let the lease expire
+    // and the job run again elsewhere.
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await raceTimeout(this.wakeup.wait(), deadline - Date.now());
+      if (settleCount(this.pending) > 0) await this.flush(deadline);
+    }
+    const unfinished = [...this.running.values()].filter((d) => !d.stopped || d.stopped === 'timed-out');
+    for (const d of unfinished) {
+      d.stop('released', new ShutdownAbortError(workerMessages.shutdownAbort(timeoutMs)));
+      d.stopped = 'released';
+      this.releases.push(d.member);
+    }
+    // The last calls get a short grace beyond timeoutMs, however Redis behaves.
+    const grace = Date.now() + Math.min(2000, Math.max(500, timeoutMs / 5));
+    const releasing = this.releases.length;
+    const finished = settleCount(this.pending) - this.pending.progress.size;
+    const error = await this.flush(grace);
+    if (error) {
+      this.settings.logger.error(workerMessages.shutdownUnsettled(this.queue, finished, releasing, error.message));
+    } else if (releasing > 0) {
+      this.settings.logger.warn(workerMessages.released(this.queue, releasing));
+    }
+    this.lifecycle = 'stopped';
+    clearInterval(this.renewTimer);
+    clearTimeout(this.progressTimer);
+    this.timer?.clear();
+    for (const stop of this.unsubscribe) stop();
+    this.wakeup.dispose();
+  }
+
+  /** Sends pending settles and releases until none are left or `deadline`; the last error if any remain. */
+  private async flush(deadline: number): Promise<Error | undefined> {
+    let lastError: Error | undefined;
+    while (settleCount(this.pending) + this.releases.length > 0 && Date.now() < deadline) {
+      const pending = this.pending;
+      const releases = this.releases;
+      this.pending = emptySettles();
+      this.releases = [];
+      const encoded = encodeSettles(pending, this.listen.completed);
       try {
-        await this.client.rqRelease(...this.releaseKeys, ...members);
-        return;
+        await raceTimeout(
+          (async () => {
+            if (releases.length > 0) await this.release(releases);
+            await this.client.rqClaim(
+              ...this.keys,
+              packArgs({ lease: this.settings.leaseMs, want: 0, retain: this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION, attempts: this.settings.defaults.attempts, ...encoded.args }),
+            );
+          })(),
+          deadline - Date.now(),
+          'Redis did not answer in time',
+        );
+        for (const claim of encoded.split) claim.splitUp = true;
+        lastError = undefined;
       } catch (error) {
-        if (attempt === 2) {
-          this.settings.logger.error(
-            `Queue "${this.queue}": could not release ${members.length} job(s) (${(error as Error).message}); they return when their lease expires`,
-          );
-        }
+        this.pending = mergeSettles(pending, this.pending);
+        this.releases = releases.concat(this.releases);
+        lastError = error as Error;
+        await raceTimeout(sleep(100), deadline - Date.now());
       }
     }
+    if (settleCount(this.pending) + this.releases.length > 0) return lastError ?? new Error('Redis did not answer in time');
+    return undefined;
   }
 
-  private async flushSettles(): Promise<void> {
-    for (let attempt = 0; attempt < 3 && this.acks.length + this.retries.length + this.deads.length > 0; attempt++) {
-      await this.claim(0);
-    }
-  }
+  // -- outages ------------------------------------------------------------------------------------
 
   private recovered(): void {
     if (this.failingSince !== undefined) {
-      this.settings.logger.log(`Queue "${this.queue}": worker loop resumed after ${Date.now() - this.failingSince} ms`);
+      const outage = Date.now() - this.failingSince;
+      this.settings.logger.log(workerMessages.resumed(this.queue, outage));
       this.failingSince = undefined;
     }
   }
@@ -466,64 +625,38 @@ export class QueueWorker {
     const now = Date.now();
     if (this.failingSince === undefined) {
       this.failingSince = now;
-      this.settings.logger.error(`Queue "${this.queue}": worker loop paused: ${error.message}; retrying with backoff`);
+      this.settings.logger.error(workerMessages.paused(this.queue, error.message));
     }
     const outage = now - this.failingSince;
     await Promise.race([sleep(Math.min(100 + outage / 2, 5000) * (0.5 + Math.random() / 2)), this.stopRequested]);
   }
 }
 
-function pos(delivery: Delivery): Position {
-  return { claim: delivery.claim, position: delivery.position };
+/** Pending settles of a failed round trip, put back before those added meanwhile. */
+function mergeSettles(first: PendingSettles, then: PendingSettles): PendingSettles {
+  const progress = new Map(first.progress);
+  for (const [id, entry] of then.progress) progress.set(id, entry);
+  return {
+    acks: first.acks.concat(then.acks),
+    retries: first.retries.concat(then.retries),
+    deads: first.deads.concat(then.deads),
+    cancels: first.cancels.concat(then.cancels),
+    progress,
+  };
 }
 
-/** Generated ids are all digits; only caller-chosen ids need handling when their job completes. */
-function isCallerId(id: string): boolean {
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    if (c < 48 || c > 57) return true;
+/** Resolves with the promise, or rejects with `message` after `ms` (never keeps the process alive). */
+async function raceTimeout<T>(promise: Promise<T>, ms: number, message?: string): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve, reject) => {
+    timer = setTimeout(() => (message ? reject(new Error(message)) : resolve(undefined)), Math.max(0, ms));
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
-  return false;
-}
-
-/**
- * Settles on the wire (see claim.lua): acknowledgements grouped by claim, a claim whose every job
- * succeeded as one entry ('all' and its caller-chosen ids), others by position; then retries and dead
- * letters by delivery. Marks the claims it splits up, which are settled by position from then on.
- */
-function settleArgs(
-  acks: Delivery[],
-  retries: Array<Position & { delay: number }>,
-  deads: Array<Position & { attemptsMade: number; error: string }>,
-): (string | number)[] {
-  const byClaim = new Map<Claim, Delivery[]>();
-  for (const d of acks) {
-    const group = byClaim.get(d.claim);
-    if (group) group.push(d);
-    else byClaim.set(d.claim, [d]);
-  }
-  const args: (string | number)[] = [byClaim.size];
-  for (const [claim, group] of byClaim) {
-    if (!claim.splitUp && group.length === claim.size) {
-      const callerIds = group.filter((d) => isCallerId(d.job.id)).map((d) => d.job.id);
-      args.push(claim.token, 'all', claim.size, callerIds.length, ...callerIds);
-    } else {
-      claim.splitUp = true;
-      args.push(claim.token, group.length);
-      for (const d of group) args.push(isCallerId(d.job.id) ? `${d.position}:${d.job.id}` : d.position);
-    }
-  }
-  args.push(retries.length);
-  for (const r of retries) {
-    r.claim.splitUp = true;
-    args.push(`${r.claim.token}:${r.position}`, r.delay);
-  }
-  args.push(deads.length);
-  for (const d of deads) {
-    d.claim.splitUp = true;
-    args.push(`${d.claim.token}:${d.position}`, d.attemptsMade, d.error);
-  }
-  return args;
 }
 
 function errorJson(error: unknown, attemptsMade: number): string {

@@ -1,20 +1,12 @@
--- Shared helpers. scripts.ts prepends this file to every script, so each script stays one atomic unit.
---
--- A job record is one string: id SEP attemptsMade SEP enqueuedAt SEP options SEP traceId SEP payload.
--- The whole record lives in the ready list (or as the member of the delayed set), which keeps a waiting
--- job to one list entry.
---
--- A claim takes up to N records off the ready list at once and keeps them, joined by RS, as one string
--- in the claims hash under its token (a counter plus the clock's microseconds: unique per claim). The
--- claim holds one lease: its token in the lease set, scored by the deadline (ms, Redis TIME). Per token
--- the hash also keeps how many of the claim's jobs are unsettled (token#n) and which positions were
--- settled one by one (token#d, ",3,7,"); '#active' counts unsettled jobs over all claims. A claim whose
--- jobs are all settled, or whose lease expired (its unsettled jobs go back to ready), disappears whole.
--- A worker names a delivery "token:position". That is the fence: a delivery can settle its job only while
--- its claim exists and its position is unsettled, so a worker whose claim was recovered settles nothing.
-local SEP = '\031'
-local RS = '\030'
+-- Shared helpers. scripts.ts builds every script as: its flags line, the table K of the queue's keys
+-- (K.ready, K.delayed, ...: engine/keys.ts is the one list), this file, _record.lua, _queue.lua, then the
+-- script itself; so each script stays one atomic unit. docs/data-model.md describes the layout.
+local SEP = '\031' -- between the fields of a record
+local RS = '\030'  -- between records (or ids) packed into one string
+local GS = '\029'  -- between a record's trace id and its version-2 extension
 local CHUNK = 4000 -- unpack() is bounded by Lua's C stack; keep variadic calls under it (even, for pairs)
+local LEVELS = 10  -- priority levels 1..10; no priority sits between 5 and 6
+local LEVEL_KEYS = { K.ready1, K.ready2, K.ready3, K.ready4, K.ready5, K.ready6, K.ready7, K.ready8, K.ready9, K.ready10 }
 
 -- Redis's clock in ms, and its microseconds field (to make tokens unique even if a counter rolls back).
 local function nowMs()
@@ -22,8 +14,14 @@ local function nowMs()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), t[2]
 end
 
+-- An integer as a string without exponent (Lua's tostring would give 1.7e+12).
 local function fmt(n)
   return string.format('%.0f', n)
+end
+
+-- A score with every bit of its fraction: Lua's own conversion keeps 14 digits, which drops it.
+local function fmtScore(n)
+  return string.format('%.17g', n)
 end
 
 -- Runs a variadic command over a list in chunks: cmd key [flag] list...
@@ -41,16 +39,14 @@ local function bulk(cmd, key, list, flag)
   end
 end
 
--- ZMSCORE in chunks; a missing member comes back as false.
-local function zmscore(key, members)
+-- A variadic read over a list in chunks, results concatenated: cmd key list... (HMGET, ZMSCORE).
+local function bulkRead(cmd, key, list)
   local out = {}
   local i = 1
-  while i <= #members do
-    local j = math.min(i + CHUNK - 1, #members)
-    local part = redis.call('ZMSCORE', key, unpack(members, i, j))
-    for k = 1, j - i + 1 do
-      out[#out + 1] = part[k]
-    end
+  while i <= #list do
+    local j = math.min(i + CHUNK - 1, #list)
+    local part = redis.call(cmd, key, unpack(list, i, j))
+    for k = 1, j - i + 1 do out[#out + 1] = part[k] end
     i = j + 1
   end
   return out
@@ -63,119 +59,31 @@ local function splitDelivery(delivery)
   return string.sub(delivery, 1, p - 1), tonumber(string.sub(delivery, p + 1)) or 0
 end
 
--- The records of a claim, in claim order (a record never contains RS: see codec.ts).
-local function splitRecords(blob)
-  local records = {}
+-- The parts of a string joined by sep, in order.
+local function split(blob, sep)
+  local parts = {}
   local from = 1
   while true do
-    local stop = string.find(blob, RS, from, true)
+    local stop = string.find(blob, sep, from, true)
     if not stop then
-      records[#records + 1] = string.sub(blob, from)
-      return records
+      parts[#parts + 1] = string.sub(blob, from)
+      return parts
     end
-    records[#records + 1] = string.sub(blob, from, stop - 1)
+    parts[#parts + 1] = string.sub(blob, from, stop - 1)
     from = stop + 1
   end
 end
 
--- The job id of a record (everything before the first SEP), or nil when it has none.
-local function recordId(rec)
-  local p = string.find(rec, SEP, 1, true)
-  if p and p > 1 then return string.sub(rec, 1, p - 1) end
+-- The first element of a sorted set's range with its score, or nil.
+local function firstScore(key)
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[2] then return tonumber(first[2]), first[1] end
   return nil
 end
 
--- The record with its attemptsMade replaced by n, or by n(current) when n is a function.
-local function setAttempts(rec, n)
-  local p1 = string.find(rec, SEP, 1, true)
-  if not p1 then return rec end
-  local p2 = string.find(rec, SEP, p1 + 1, true)
-  if not p2 then return rec end
-  if type(n) == 'function' then
-    local current = tonumber(string.sub(rec, p1 + 1, p2 - 1))
-    if not current then return rec end
-    n = n(current)
-  end
-  return string.sub(rec, 1, p1) .. fmt(n) .. string.sub(rec, p2)
-end
-
--- The record with attemptsMade + 1 (a finished or lost delivery counts as an attempt).
-local function bumpAttempts(rec)
-  return setAttempts(rec, function(n) return n + 1 end)
-end
-
--- Drops a claim whole: its records, counters and lease.
-local function dropClaim(claims, lease, token, unsettled)
-  redis.call('HDEL', claims, token, token .. '#n', token .. '#d')
-  if unsettled > 0 then redis.call('HINCRBY', claims, '#active', -unsettled) end
-  redis.call('ZREM', lease, token)
-end
-
--- Settles positions of a claim; returns a table position -> true of those that were unsettled (the
--- others are stale: already settled, or the claim is gone).
-local function settlePositions(claims, lease, token, positions)
-  local fresh = {}
-  local left = tonumber(redis.call('HGET', claims, token .. '#n'))
-  if not left then return fresh end
-  local done = redis.call('HGET', claims, token .. '#d') or ','
-  local count = 0
-  for _, p in ipairs(positions) do
-    local mark = ',' .. p .. ','
-    if p >= 1 and not fresh[p] and not string.find(done, mark, 1, true) then
-      fresh[p] = true
-      count = count + 1
-      done = done .. p .. ','
-    end
-  end
-  if count == 0 then return fresh end
-  if count >= left then
-    dropClaim(claims, lease, token, left)
-  else
-    redis.call('HSET', claims, token .. '#n', left - count, token .. '#d', done)
-    redis.call('HINCRBY', claims, '#active', -count)
-  end
-  return fresh
-end
-
--- Hands back the unsettled jobs of an expired claim: ready again, attempt counted (the delivery was lost).
-local function recoverClaim(ready, claims, lease, token)
-  local blob = redis.call('HGET', claims, token)
-  local left = tonumber(redis.call('HGET', claims, token .. '#n')) or 0
-  if blob then
-    local done = redis.call('HGET', claims, token .. '#d') or ','
-    for p, rec in ipairs(splitRecords(blob)) do
-      if not string.find(done, ',' .. p .. ',', 1, true) then
-        redis.call('LPUSH', ready, bumpAttempts(rec))
-      end
-    end
-  end
-  dropClaim(claims, lease, token, left)
-end
-
--- Caller-chosen ids of completed jobs stay taken for the retention window (or are freed at once).
-local function completeIds(ids, retained, completed, now, retainMs)
-  if #completed == 0 then return end
-  if retainMs > 0 then
-    local scored = {}
-    for i = 1, #completed do
-      scored[#scored + 1] = now + retainMs
-      scored[#scored + 1] = completed[i]
-    end
-    bulk('ZADD', retained, scored)
-  else
-    bulk('SREM', ids, completed)
-  end
-end
-
-local function deadEntry(id, now, errJson, rec)
-  return '{"id":' .. cjson.encode(id) .. ',"failedAt":' .. fmt(now) .. ',"error":' .. errJson ..
-    ',"record":' .. cjson.encode(rec) .. '}'
-end
-
--- Idle workers block on the wake list (BLMOVE wake wake, which leaves it in place): one element means
--- "look again".
-local function signal(wakeKey)
-  if redis.call('EXISTS', wakeKey) == 0 then
-    redis.call('RPUSH', wakeKey, '1')
-  end
+-- The earlier of two optional times.
+local function earliest(a, b)
+  if a == nil then return b end
+  if b == nil then return a end
+  return math.min(a, b)
 end

@@ -1,157 +1,512 @@
--- One round trip of a worker loop: settle finished deliveries, recover expired claims, promote due
--- delayed jobs, then claim up to N ready jobs under one new lease.
--- KEYS: 1 ready, 2 delayed, 3 lease, 4 claims, 5 dead, 6 dead index, 7 ids, 8 claim counter, 9 wake,
---       10 retained ids
--- ARGV: 1 lease ms, 2 claim count N (0: settle only), 3 ms a completed job's caller-chosen id stays taken,
---       then G groups of acknowledgements, each: token, then either
---         'all', S, M, M caller-chosen ids among its jobs (every one of the claim's S jobs succeeded), or
---         K, K entries "position" or "position:callerId" (these jobs of the claim succeeded),
---       then R, R pairs (delivery "token:position", retry delay ms),
---       then D, D triples (delivery, attempts made to record (-1: keep the record as is), error JSON)
--- Returns: { token, ms until the next delayed job or lease deadline (-1: none), stale settles, records }
---   where records are the claimed records joined by RS (absent when nothing was claimed).
--- Invariants: a job is in exactly one of ready, delayed, a claim, dead. A settle whose claim is gone
--- (lease lost, claim recovered) or whose position was already settled changes nothing.
-local leaseMs = tonumber(ARGV[1])
-local count = tonumber(ARGV[2])
-local retainMs = tonumber(ARGV[3])
-local ready, delayed, lease, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local dead, deadIndex, ids, retained = KEYS[5], KEYS[6], KEYS[7], KEYS[10]
--- A claim token is a counter plus the microseconds of the clock: after a Redis crash loses the last
--- second of writes, the counter may repeat a value, but not together with the same microsecond.
+#!lua flags=allow-oom
+-- One round trip of a worker loop: settle what finished, look after the queue (free retained ids, expire
+-- tracked entries, recover expired claims, rescue orphaned ones, promote due delayed jobs and parked
+-- groups), then claim up to `want` jobs under one new lease. allow-oom: on a full Redis it must keep
+-- settling and recovering (that frees memory or holds it constant); see enqueue.lua for the one refusal.
+-- KEYS: the queue's keys (K)
+-- ARGV[1]: cmsgpack map
+--   lease     ms a new claim stays leased without renewal
+--   want      jobs to claim (0: settle only)
+--   maxBytes  most record bytes in one claim (one job always fits)
+--   retain    ms a completed job's caller-chosen id stays taken
+--   attempts  the caller's default attempts (recovery dead-letters jobs that used them)
+--   acks      { { t = token, all = size | p = { positions }, x = { { p, id, c?, k?, r? } } } }
+--             x: the acknowledged jobs that need more than their position: caller-chosen id (c),
+--             tracked (k = retention), result JSON (r), or every job while completed events are listened to
+--   retries   { { t, p, delay, made, err, id?, k?, defer? } }  defer: put back without counting an attempt
+--   deads     { { t, p, made, err, id?, k? } }  made < 0: keep the record's count
+--   cancels   { { t, p, id } }  deliveries that stopped because their job was cancelled
+--   progress  { { id, v, k? } }
+-- Returns: { token (0: nothing claimed), records joined by RS, ms until something may become claimable
+--   (-1: only an announcement will tell), stale settles, listen flags, tokens recovered joined by RS }
+-- Invariant: see _queue.lua. A settle whose claim is gone or whose position was settled changes nothing.
+local A = cmsgpack.unpack(ARGV[1])
 local now, micros = nowMs()
+local M = readMeta(now)
+local leaseMs = tonumber(A.lease)
 local stale = 0
-local a = 4
+local recoveredTokens = {}
 
--- Acknowledgements. The common case, a claim whose jobs all succeeded, costs O(1) here.
-local completed = {}
-local groups = tonumber(ARGV[a])
-a = a + 1
-for _ = 1, groups do
-  local token, k = ARGV[a], ARGV[a + 1]
-  if k == 'all' then
-    local m = tonumber(ARGV[a + 3])
-    local left = tonumber(redis.call('HGET', claims, token .. '#n'))
+---------------------------------------------------------------------------------------------------
+-- Settling.
+
+local recordsByToken = {}
+local function recordsOf(token)
+  local records = recordsByToken[token]
+  if records == nil then
+    records = claimRecords(token) or false
+    recordsByToken[token] = records
+  end
+  return records
+end
+
+-- The record of a delivery, settling its position; nil (and counted stale) when the fence refuses it.
+local function take(token, p)
+  local records = recordsOf(token)
+  local rec = records and records[p]
+  if not rec or not settlePositions(M, token, { p })[p] then
+    stale = stale + 1
+    return nil
+  end
+  return rec
+end
+
+local function cancelledEntry(id)
+  local t = trackGet(id)
+  if t and t.s == 'cancelling' then return t end
+  return nil
+end
+
+local function finishCancelled(id, t, rec)
+  trackFinish(M, id, { s = 'cancelled', rec = rec, a = t.a }, t.k)
+  emit(M, 'cancelled', id)
+  countStat(M, 'x', 1)
+  redis.call('SPUBLISH', NOTIFY, 'd' .. id)
+end
+
+local completedIds = {}
+local function completed(x, token)
+  local id = x.id
+  if x.c then completedIds[#completedIds + 1] = id end
+  if x.k then
+    local records = recordsOf(token)
+    local rec = records and records[x.p] or nil
+    local t = trackGet(id) or {}
+    if t.s == 'cancelling' then
+      -- Fencing for cancel: a cancelled attempt never settles as a success.
+      finishCancelled(id, t, rec)
+      return false
+    end
+    trackFinish(M, id, { s = 'completed', rec = rec, r = x.r, a = x.a }, x.k)
+    redis.call('SPUBLISH', NOTIFY, 'd' .. id)
+  end
+  emit(M, 'completed', id, x.r and { 'result', x.r } or nil)
+  return true
+end
+
+local done = 0
+for _, ack in ipairs(A.acks or {}) do
+  local token = ack.t
+  local fresh = {}
+  if ack.all then
+    -- The common case, a claim whose jobs all succeeded: O(1) in the claim's size.
+    if ack.x then recordsOf(token) end -- records for tracked entries, before the claim goes
+    local left = tonumber(redis.call('HGET', K.claims, token .. '#n'))
     if left then
-      dropClaim(claims, lease, token, left)
-      for i = 1, m do completed[#completed + 1] = ARGV[a + 3 + i] end
+      dropClaim(M, token, left)
+      done = done + left
+      for _, x in ipairs(ack.x or {}) do fresh[x.p] = true end
     else
-      -- The claim was recovered whole: every one of its jobs went back to ready and runs again.
-      stale = stale + tonumber(ARGV[a + 2])
+      stale = stale + ack.all -- recovered whole: every one of its jobs went back and runs again
     end
-    a = a + 4 + m
   else
-    k = tonumber(k)
-    local positions, callerIds = {}, {}
-    for i = 1, k do
-      local entry = ARGV[a + 1 + i]
-      local c = string.find(entry, ':', 1, true)
-      local p = tonumber(c and string.sub(entry, 1, c - 1) or entry) or 0
-      positions[i] = p
-      if c then callerIds[p] = string.sub(entry, c + 1) end
+    recordsOf(token)
+    fresh = settlePositions(M, token, ack.p)
+    for _, p in ipairs(ack.p) do
+      if fresh[p] then done = done + 1 else stale = stale + 1 end
     end
-    a = a + 2 + k
-    local fresh = settlePositions(claims, lease, token, positions)
-    for _, p in ipairs(positions) do
-      if not fresh[p] then
-        stale = stale + 1
-      elseif callerIds[p] then
-        completed[#completed + 1] = callerIds[p]
+  end
+  for _, x in ipairs(ack.x or {}) do
+    if fresh[x.p] and not completed(x, token) then done = done - 1 end
+  end
+end
+completeIds(M, completedIds, tonumber(A.retain) or 0)
+countStat(M, 'c', done)
+
+-- Retries: back to the delayed set, the attempt counted (unless deferred: throttled, not failed).
+for _, r in ipairs(A.retries or {}) do
+  local rec = take(r.t, r.p)
+  if rec then
+    local t = r.k and cancelledEntry(r.id)
+    if t then
+      finishCancelled(r.id, t, rec)
+    else
+      if not r.defer then rec = setAttempts(rec, r.made) end
+      local score = addDelayed(rec, now + math.max(0, tonumber(r.delay) or 0))
+      if r.k then trackSet(r.id, { s = 'delayed', at = score, k = r.k, e = r.err, a = r.made }) end
+      if not r.defer then
+        emit(M, 'failed', r.id or recordId(rec) or '', { 'attempt', fmt(r.made), 'error', r.err or '{}' })
+        countStat(M, 'f', 1)
       end
     end
   end
 end
-completeIds(ids, retained, completed, now, retainMs)
 
--- Retries and dead letters: one position of a claim each, read from the claim's records.
-local recordsByToken = {}
-local function take(delivery)
-  local token, p = splitDelivery(delivery)
-  local records = recordsByToken[token]
-  if records == nil then
-    local blob = redis.call('HGET', claims, token)
-    records = blob and splitRecords(blob) or false
-    recordsByToken[token] = records
-  end
-  local rec = records and records[p]
-  if not rec or not settlePositions(claims, lease, token, { p })[p] then
-    stale = stale + 1
-    return nil
-  end
-  return rec, token, p
-end
-
--- Retries: back to the delayed set with one more attempt counted.
-local nRetry = tonumber(ARGV[a])
-for i = 0, nRetry - 1 do
-  local rec = take(ARGV[a + 1 + i * 2])
+-- Dead letters: payload, attempts and error kept. A record without an id (damaged, or not written by
+-- this library) is kept under a made-up one.
+for _, d in ipairs(A.deads or {}) do
+  local rec = take(d.t, d.p)
   if rec then
-    redis.call('ZADD', delayed, now + math.max(0, tonumber(ARGV[a + 2 + i * 2])), bumpAttempts(rec))
+    local id = recordId(rec) or ('malformed-' .. d.t .. '-' .. d.p)
+    if tonumber(d.made) >= 0 then rec = setAttempts(rec, d.made) end
+    countStat(M, 'f', 1)
+    bury(M, rec, id, d.err)
   end
 end
-a = a + nRetry * 2 + 1
 
--- Dead letters: payload, attempts and error kept; a caller-chosen id stays taken while the job is dead.
--- The worker says how many attempts were made: a job refused because lost deliveries used them all never
--- ran, and records the maximum however many deliveries were lost on the way. A record without an id
--- (damaged, or not written by this library) is kept under a made-up one.
-local nDead = tonumber(ARGV[a])
-for i = 0, nDead - 1 do
-  local rec, token, p = take(ARGV[a + 1 + i * 3])
+-- Cancelled deliveries: the job is gone, not retried.
+for _, c in ipairs(A.cancels or {}) do
+  local rec = take(c.t, c.p)
   if rec then
-    local id = recordId(rec) or ('malformed-' .. token .. '-' .. p)
-    local made = tonumber(ARGV[a + 2 + i * 3])
-    if made >= 0 then rec = setAttempts(rec, made) end
-    redis.call('HSET', dead, id, deadEntry(id, now, ARGV[a + 3 + i * 3], rec))
-    redis.call('ZADD', deadIndex, now, id)
+    local t = trackGet(c.id) or {}
+    finishCancelled(c.id, t, rec)
+    if isCallerId(c.id) then completeIds(M, { c.id }, tonumber(A.retain) or 0) end
   end
 end
 
--- Completed jobs' ids whose retention window has passed are free again.
-local free = redis.call('ZRANGEBYSCORE', retained, '-inf', now, 'LIMIT', 0, 100)
-if #free > 0 then
-  bulk('SREM', ids, free)
-  bulk('ZREM', retained, free)
+-- Progress of running jobs (the worker sends the latest value of each).
+for _, pr in ipairs(A.progress or {}) do
+  if pr.k then
+    local t = trackGet(pr.id)
+    if t and (t.s == 'active' or t.s == 'cancelling') then
+      t.pr = pr.v
+      trackSet(pr.id, t)
+    end
+  end
+  emit(M, 'progress', pr.id, { 'progress', pr.v })
 end
 
--- Recovery: a claim past its lease deadline means its worker is gone; its unsettled jobs are ready again.
-local expired = redis.call('ZRANGEBYSCORE', lease, '-inf', now, 'LIMIT', 0, 20)
-for _, token in ipairs(expired) do
-  recoverClaim(ready, claims, lease, token)
-end
+---------------------------------------------------------------------------------------------------
+-- Looking after the queue.
 
--- Promotion: due delayed jobs join the ready list in due order.
-local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
-if #due > 0 then
-  bulk('RPUSH', ready, due)
-  bulk('ZREM', delayed, due)
-end
-
-local result = { 0, -1, stale }
-if count > 0 then
-  local popped = redis.call('LPOP', ready, count)
-  if popped then
-    local token = redis.call('INCR', KEYS[8]) .. '.' .. micros
-    local blob = table.concat(popped, RS)
-    redis.call('HSET', claims, token, blob, token .. '#n', #popped)
-    redis.call('HINCRBY', claims, '#active', #popped)
-    redis.call('ZADD', lease, now + leaseMs, token)
-    result[1] = token
-    result[4] = blob
+-- Completed jobs' caller-chosen ids whose retention window has passed are free again.
+local function freeRetainedIds()
+  local free = redis.call('ZRANGE', K.retainedIds, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
+  if #free > 0 then
+    bulk('SREM', K.ids, free)
+    bulk('ZREM', K.retainedIds, free)
   end
 end
 
-if redis.call('LLEN', ready) > 0 then
-  signal(KEYS[9])
-else
-  redis.call('DEL', KEYS[9])
+-- Finished tracked entries past their retention go.
+local function expireTracked()
+  local gone = redis.call('ZRANGE', K.trackExpiry, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
+  if #gone > 0 then
+    bulk('HDEL', K.track, gone)
+    bulk('ZREM', K.trackExpiry, gone)
+  end
 end
 
--- The caller sleeps at most until the next due job or lease deadline, whichever comes first.
+local function exhausted(made, max)
+  return cjson.encode({
+    name = 'LeaseLostError',
+    message = 'attempts exhausted (' .. made .. '/' .. max .. '): the last delivery was lost with its worker or lease',
+    attemptsMade = made,
+  })
+end
+
+-- An expired claim's unsettled jobs go to `recovered`, each to be claimed alone. Only a claim that held
+-- one job counts the lost delivery as an attempt (and dead-letters the job when that was its last): the
+-- jobs that only shared a claim with a job that stalled or killed its worker lose nothing.
+local function recoverClaim(token)
+  local left = tonumber(redis.call('HGET', K.claims, token .. '#n')) or 0
+  local records = unsettledRecords(token)
+  local size = #(claimRecords(token) or {})
+  local alone = size == 1 or redis.call('HGET', K.claims, token .. '#i') == '1'
+  local tracked = 0
+  for p = 1, size do
+    local rec = records[p]
+    if rec then
+      local id = recordId(rec)
+      local buried = false
+      if alone then
+        rec = bumpAttempts(rec)
+        local made = recordAttempts(rec)
+        local max = recordMaxAttempts(rec, tonumber(A.attempts) or 3)
+        if id and made and made >= max then
+          bury(M, rec, id, exhausted(made, max))
+          buried = true
+        end
+      end
+      if not buried then
+        redis.call('RPUSH', K.recovered, rec)
+        local retention = id and trackedRetention(rec)
+        if retention then
+          trackSet(id, { s = 'ready', rec = rec, k = retention })
+          tracked = tracked + 1
+        end
+      end
+    end
+  end
+  if tracked > 0 then redis.call('HINCRBY', K.meta, 'tracked', tracked) end
+  dropClaim(M, token, left)
+  recoveredTokens[#recoveredTokens + 1] = token
+end
+
+local function recoverExpired()
+  for _, key in ipairs({ K.deadlines, K.lease }) do
+    local expired = redis.call('ZRANGE', key, '-inf', now, 'BYSCORE', 'LIMIT', 0, 20)
+    for _, token in ipairs(expired) do recoverClaim(token) end
+  end
+end
+
+-- Claims whose deadline disappeared (the key deleted or evicted) get one back: a live worker renews it,
+-- a dead worker's expires and is recovered. Runs only while '#claims' says some claim has no deadline.
+local function rescueOrphans()
+  local count = tonumber(redis.call('HGET', K.claims, '#claims')) or 0
+  if count <= redis.call('ZCARD', K.deadlines) then return false end
+  local cursor = redis.call('HGET', K.meta, 'sweep') or '0'
+  local scan = redis.call('HSCAN', K.claims, cursor, 'COUNT', 20)
+  local found = tonumber(redis.call('HGET', K.meta, 'sweep-found')) or 0
+  for i = 1, #scan[2], 2 do
+    local field = scan[2][i]
+    if not string.find(field, '#', 1, true) and isV2Token(field) and not redis.call('ZSCORE', K.deadlines, field) then
+      redis.call('ZADD', K.deadlines, now + leaseMs, field)
+      found = found + 1
+    end
+  end
+  if scan[1] == '0' then
+    -- A whole pass: if it found no orphan, the counter drifted; make it true again.
+    if found == 0 then redis.call('HSET', K.claims, '#claims', redis.call('ZCARD', K.deadlines)) end
+    redis.call('HDEL', K.meta, 'sweep', 'sweep-found')
+  else
+    redis.call('HSET', K.meta, 'sweep', scan[1], 'sweep-found', found)
+  end
+  return true
+end
+
+-- Due delayed jobs join the ready structures in due order.
+local function promoteDue()
+  local due = redis.call('ZRANGE', K.delayed, '-inf', '(' .. fmt(now + 1), 'BYSCORE', 'LIMIT', 0, 1000)
+  if #due == 0 then return end
+  pushReadyMany(M, due)
+  bulk('ZREM', K.delayed, due)
+  if redis.call('HGET', K.meta, 'tracks') then
+    local tracked = 0
+    for _, rec in ipairs(due) do
+      local retention = trackedRetention(rec)
+      local id = retention and recordId(rec)
+      if id then
+        trackSet(id, { s = 'ready', rec = rec, k = retention })
+        tracked = tracked + 1
+      end
+    end
+    if tracked > 0 then redis.call('HINCRBY', K.meta, 'tracked', tracked) end
+  end
+end
+
+-- Groups whose rate limit held them back may start again.
+local function unparkGroups()
+  local due = redis.call('ZRANGE', K.groupsParked, '-inf', now, 'BYSCORE', 'LIMIT', 0, 100)
+  for _, group in ipairs(due) do
+    redis.call('ZREM', K.groupsParked, group)
+    if groupEligible(M, group) then redis.call('RPUSH', K.groups, group) end
+  end
+end
+
+freeRetainedIds()
+expireTracked()
+recoverExpired()
+local rescuing = rescueOrphans()
+promoteDue()
+unparkGroups()
+
+---------------------------------------------------------------------------------------------------
+-- Claiming: `recovered` first (one job, alone), then levels 1-5, the default level (the `ready` list
+-- taking turns with the groups' round robin), then levels 6-10.
+
+local out = {}          -- records of the new claim
+local outGroups = {}    -- group of each position ('' ungrouped)
+local grouped = false
+local bytes = 0
+local maxBytes = tonumber(A.maxBytes) or 2097152
+
+-- Pops up to n records off a list within the byte budget (the claim's first record always fits).
+local function takeList(key, n)
+  if n <= 0 then return 0 end
+  local popped = redis.call('LPOP', key, n)
+  if not popped then return 0 end
+  for i, rec in ipairs(popped) do
+    if #out > 0 and bytes + #rec > maxBytes then
+      local back = {}
+      for j = #popped, i, -1 do back[#back + 1] = popped[j] end
+      bulk('LPUSH', key, back)
+      return i - 1, true
+    end
+    out[#out + 1] = rec
+    outGroups[#out] = ''
+    bytes = bytes + #rec
+  end
+  return #popped
+end
+
+-- Starts left in a group's rate window (trims it); nil without a group rate limit.
+local function groupAllowance(group)
+  if not M.groupRate then return nil end
+  local from = now - M.groupRate.duration
+  local starts = {}
+  for t in string.gmatch(redis.call('HGET', K.groupState, 'r:' .. group) or '', '%d+') do
+    if tonumber(t) > from then starts[#starts + 1] = t end
+  end
+  return M.groupRate.max - #starts, starts
+end
+
+-- One turn of the round robin: the next group gives its oldest job. Returns 'taken', 'skipped' (the
+-- group had nothing after all and left the round robin), 'none' (no group waits) or 'full' (byte budget).
+local function takeGroupTurn()
+  local group = redis.call('LPOP', K.groups)
+  if not group then return 'none' end
+  local member = redis.call('ZRANGE', K.groupJobs, '[' .. group .. '\0', '(' .. group .. '\1', 'BYLEX', 'LIMIT', 0, 1)[1]
+  if not member then
+    redis.call('HDEL', K.groupState, 'w:' .. group)
+    return 'skipped'
+  end
+  local from = #group + 2
+  if string.sub(member, from, from) == '!' then from = from + 1 end
+  local rec = string.sub(member, from + 16)
+  if #out > 0 and bytes + #rec > maxBytes then
+    redis.call('LPUSH', K.groups, group)
+    return 'full'
+  end
+  redis.call('ZREM', K.groupJobs, member)
+  local waiting = redis.call('HINCRBY', K.groupState, 'w:' .. group, -1)
+  if waiting <= 0 then redis.call('HDEL', K.groupState, 'w:' .. group) end
+  local active = redis.call('HINCRBY', K.groupState, 'a:' .. group, 1)
+  out[#out + 1] = rec
+  outGroups[#out] = group
+  grouped = true
+  bytes = bytes + #rec
+  local allowance, starts = groupAllowance(group)
+  if allowance then
+    starts[#starts + 1] = fmt(now)
+    redis.call('HSET', K.groupState, 'r:' .. group, table.concat(starts, ','))
+    if allowance <= 1 then
+      -- That was the last start its window allows: held back until the oldest start leaves the window.
+      redis.call('ZADD', K.groupsParked, tonumber(starts[1]) + M.groupRate.duration + 1, group)
+      return 'taken'
+    end
+  end
+  if waiting > 0 and (not M.groupMax or active < M.groupMax) then redis.call('RPUSH', K.groups, group) end
+  return 'taken'
+end
+
+-- The default level: `ready` alone when no group waits; else a job from `ready` and a group's turn,
+-- by turns, so ungrouped jobs share the level with the groups like one more group.
+local function takeDefault(n)
+  if redis.call('LLEN', K.groups) == 0 then return takeList(K.ready, n) end
+  local goal = #out + n
+  local readyLeft, groupsLeft = true, true
+  while #out < goal and (readyLeft or groupsLeft) do
+    if readyLeft then
+      local got, full = takeList(K.ready, 1)
+      if full then return end
+      readyLeft = got > 0
+    end
+    if #out < goal and groupsLeft then
+      local turn = takeGroupTurn()
+      if turn == 'full' then return end
+      if turn == 'none' then groupsLeft = false end
+    end
+  end
+end
+
+-- The first recovered job, alone, when its group (if any) has room for it.
+local function takeRecovered()
+  local rec = redis.call('LINDEX', K.recovered, 0)
+  if not rec then return false end
+  local ext = string.find(rec, GS, 1, true) and recordExt(rec)
+  local group = ext and type(ext.g) == 'string' and ext.g or ''
+  if group ~= '' and M.groupMax and (tonumber(redis.call('HGET', K.groupState, 'a:' .. group)) or 0) >= M.groupMax then
+    return false
+  end
+  redis.call('LPOP', K.recovered)
+  if group ~= '' then redis.call('HINCRBY', K.groupState, 'a:' .. group, 1); grouped = true end
+  out[1] = rec
+  outGroups[1] = group
+  return true
+end
+
+local alone = false
+local want = grantable(M, tonumber(A.want) or 0)
+if want > 0 then
+  if takeRecovered() then
+    alone = true
+  else
+    local levels = redis.call('ZRANGE', K.levels, 0, -1)
+    local defaultDone = false
+    for _, l in ipairs(levels) do
+      local level = tonumber(l)
+      if level > DEFAULT_LEVEL and not defaultDone then
+        takeDefault(want - #out)
+        defaultDone = true
+      end
+      if #out >= want then break end
+      local _, full = takeList(LEVEL_KEYS[level], want - #out)
+      if redis.call('LLEN', LEVEL_KEYS[level]) == 0 then redis.call('ZREM', K.levels, l) end
+      if full then break end
+    end
+    if not defaultDone and #out < want then takeDefault(want - #out) end
+  end
+end
+
+-- Tracked jobs cancelled while ready are dropped here, never started.
+if #out > 0 and redis.call('EXISTS', K.cancelled) == 1 then
+  local ids = {}
+  for i, rec in ipairs(out) do ids[i] = recordId(rec) or '' end
+  local marks = bulkRead('HMGET', K.cancelled, ids)
+  local kept, keptGroups = {}, {}
+  for i, rec in ipairs(out) do
+    if marks[i] then
+      redis.call('HDEL', K.cancelled, ids[i])
+      redis.call('HINCRBY', K.meta, 'tracked', -1)
+      groupSlotFreed(M, outGroups[i])
+    else
+      kept[#kept + 1] = rec
+      keptGroups[#kept] = outGroups[i]
+    end
+  end
+  out, outGroups = kept, keptGroups
+end
+
+local token, blob = 0, ''
+if #out > 0 then
+  -- A token is a counter plus the microseconds of the clock: after a Redis crash loses the last second
+  -- of writes, the counter may repeat a value, but not together with the same microsecond.
+  token = redis.call('INCR', K.claimCounter) .. '-' .. micros
+  blob = table.concat(out, RS)
+  redis.call('HSET', K.claims, token, blob, token .. '#n', #out)
+  if alone then redis.call('HSET', K.claims, token .. '#i', '1') end
+  if grouped then redis.call('HSET', K.claims, token .. '#g', table.concat(outGroups, RS)) end
+  redis.call('HINCRBY', K.claims, '#active', #out)
+  redis.call('HINCRBY', K.claims, '#claims', 1)
+  redis.call('ZADD', K.deadlines, now + leaseMs, token)
+  if M.rate then
+    local starts = {}
+    for i = 1, #out do starts[i] = now end
+    bulk('RPUSH', K.rate, starts)
+  end
+  if M.tracked > 0 then
+    local moved = 0
+    for p, rec in ipairs(out) do
+      local retention = trackedRetention(rec)
+      local id = retention and recordId(rec)
+      if id then
+        trackSet(id, { s = 'active', t = token, p = p, k = retention, a = recordAttempts(rec) })
+        moved = moved + 1
+      end
+    end
+    if moved > 0 then redis.call('HINCRBY', K.meta, 'tracked', -moved) end
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- What the other workers should know, and when the caller should look again.
+
+if claimable(M) then announce() else redis.call('DEL', K.wake) end
+if eventsAdded > 0 then redis.call('SPUBLISH', NOTIFY, 'e') end
+
 local nextAt = nil
-local d = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-if d[2] then nextAt = tonumber(d[2]) end
-local l = redis.call('ZRANGE', lease, 0, 0, 'WITHSCORES')
-if l[2] and (nextAt == nil or tonumber(l[2]) < nextAt) then nextAt = tonumber(l[2]) end
-if nextAt then result[2] = math.max(0, nextAt - now) end
-return result
+local dueAt = firstScore(K.delayed)
+if dueAt then nextAt = math.floor(dueAt) end
+nextAt = earliest(nextAt, firstScore(K.deadlines))
+nextAt = earliest(nextAt, firstScore(K.lease))
+nextAt = earliest(nextAt, firstScore(K.groupsParked))
+-- Freeing retained ids and expiring tracked entries can wait a little: batch them.
+local retainedAt = firstScore(K.retainedIds)
+if retainedAt then nextAt = earliest(nextAt, retainedAt + 1000) end
+local expiryAt = firstScore(K.trackExpiry)
+if expiryAt then nextAt = earliest(nextAt, expiryAt + 5000) end
+if M.rate and not M.paused and anyReady() and rateAllowance(M) == 0 then nextAt = earliest(nextAt, rateFreeAt(M)) end
+if rescuing then nextAt = earliest(nextAt, now + 50) end
+
+return { token, blob, nextAt and math.max(0, nextAt - now) or -1, stale, listenFlags(M), table.concat(recoveredTokens, RS) }

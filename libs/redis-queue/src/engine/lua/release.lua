@@ -1,30 +1,41 @@
+#!lua flags=allow-oom
 -- Hands unfinished deliveries back at once (graceful shutdown), without counting an attempt.
--- KEYS: 1 ready, 2 lease, 3 claims, 4 wake
--- ARGV: deliveries ("token:position")
--- Returns: how many jobs went back to the head of the ready list.
+-- KEYS: the queue's keys (K)
+-- ARGV[1]: cmsgpack map { deliveries = { { t = token, p = position } } }
+-- Returns: how many jobs went back to the front of their ready structure.
 -- Invariant: only a delivery whose claim still holds its position can release the job.
-local released = 0
+local A = cmsgpack.unpack(ARGV[1])
+local M = readMeta(nowMs())
 local byToken, order = {}, {}
-for i = 1, #ARGV do
-  local token, p = splitDelivery(ARGV[i])
-  if not byToken[token] then
-    byToken[token] = {}
-    order[#order + 1] = token
+for _, d in ipairs(A.deliveries) do
+  if not byToken[d.t] then
+    byToken[d.t] = {}
+    order[#order + 1] = d.t
   end
-  table.insert(byToken[token], p)
+  table.insert(byToken[d.t], d.p)
 end
+local released, tracked = 0, 0
 for _, token in ipairs(order) do
-  local blob = redis.call('HGET', KEYS[3], token)
-  if blob then
-    local records = splitRecords(blob)
-    local fresh = settlePositions(KEYS[3], KEYS[2], token, byToken[token])
-    for _, p in ipairs(byToken[token]) do
-      if fresh[p] and records[p] then
-        redis.call('LPUSH', KEYS[1], records[p])
+  local records = claimRecords(token)
+  if records then
+    local fresh = settlePositions(M, token, byToken[token])
+    -- Front of the list in claim order: push the last first.
+    for i = #records, 1, -1 do
+      local rec = records[i]
+      if fresh[i] and rec then
+        pushReady(M, rec, true)
         released = released + 1
+        local retention = trackedRetention(rec)
+        local id = retention and recordId(rec)
+        if id then
+          trackSet(id, { s = 'ready', rec = rec, k = retention })
+          tracked = tracked + 1
+        end
       end
     end
   end
 end
-if released > 0 then signal(KEYS[4]) end
+saveGroupSeq()
+if tracked > 0 then redis.call('HINCRBY', K.meta, 'tracked', tracked) end
+if released > 0 and claimable(M) then announce() end
 return released

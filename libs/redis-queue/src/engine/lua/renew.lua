@@ -1,20 +1,22 @@
+#!lua flags=allow-oom
 -- Extends the leases of claims whose jobs a worker still runs.
--- KEYS: 1 lease
--- ARGV: 1 lease ms, then claim tokens
--- Returns: the 1-based positions of tokens whose lease is gone (the worker must stop those jobs).
--- Invariant: only an existing lease is extended (XX), so a lost lease is never resurrected.
-local deadline = nowMs() + tonumber(ARGV[1])
-local tokens = {}
-for i = 2, #ARGV do tokens[#tokens + 1] = ARGV[i] end
-local scores = zmscore(KEYS[1], tokens)
+-- KEYS: the queue's keys (K)
+-- ARGV[1]: cmsgpack map { lease = ms, tokens = { claim tokens } }
+-- Returns: the 1-based positions of tokens whose claim is gone (the worker must stop those jobs).
+-- Invariant: a lost claim is never resurrected; a claim that still exists but lost its deadline (the key
+-- deleted or evicted) gets one back, since the worker renewing it is alive.
+local A = cmsgpack.unpack(ARGV[1])
+local deadline = nowMs() + tonumber(A.lease)
+local tokens = A.tokens
+local scores = bulkRead('ZMSCORE', K.deadlines, tokens)
 local held, lost = {}, {}
-for i = 1, #tokens do
-  if scores[i] then
+for i, token in ipairs(tokens) do
+  if scores[i] or redis.call('HEXISTS', K.claims, token .. '#n') == 1 then
     held[#held + 1] = deadline
-    held[#held + 1] = tokens[i]
+    held[#held + 1] = token
   else
     lost[#lost + 1] = i
   end
 end
-bulk('ZADD', KEYS[1], held, 'XX')
+bulk('ZADD', K.deadlines, held)
 return lost

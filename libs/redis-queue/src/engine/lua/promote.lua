@@ -1,0 +1,26 @@
+-- Makes a delayed job ready now.
+-- KEYS: the queue's keys (K)
+-- ARGV[1]: cmsgpack map { id = job id, member = the delayed record (optional: found through the
+--   tracked entry when absent) }
+-- Returns: 1 if the job was delayed and is ready now, 0 otherwise.
+local A = cmsgpack.unpack(ARGV[1])
+local M = readMeta(nowMs())
+local member = A.member
+if not member then
+  local t = trackGet(A.id)
+  if not t or t.s ~= 'delayed' then return 0 end
+  local at = fmtScore(tonumber(t.at))
+  for _, m in ipairs(redis.call('ZRANGE', K.delayed, at, at, 'BYSCORE')) do
+    if recordId(m) == A.id then member = m end
+  end
+end
+if not member or redis.call('ZREM', K.delayed, member) == 0 then return 0 end
+pushReady(M, member, false)
+saveGroupSeq()
+local retention = trackedRetention(member)
+if retention then
+  trackSet(A.id, { s = 'ready', rec = member, k = retention })
+  redis.call('HINCRBY', K.meta, 'tracked', 1)
+end
+if claimable(M) then announce() end
+return 1
