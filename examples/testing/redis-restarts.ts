@@ -1,15 +1,9 @@
-import { RedisServer, startTestRedis } from 'nestjs-redis-queue/testing';
+import { RedisServer } from 'nestjs-redis-queue/testing';
 
-export async function redisForTests() {
-  const redis = await startTestRedis(); // { url, source: 'env' | 'container' | 'binary', stop() }
-  process.env.REDIS_URL = redis.url;
-  return redis; // and in afterAll: await redis.stop()
-}
-
-// Tests that kill or restart Redis start their own server:
-export async function redisToKill() {
-  const server = await RedisServer.start({ appendonly: true });
-  await server.kill('SIGKILL');
-  await server.restart(); // same port and data directory
-  return server; // and in afterAll: await server.stop()
+// A test that kills or restarts Redis starts its own server, apart from the run's shared one.
+export async function redisToKill(): Promise<RedisServer> {
+  const server = await RedisServer.start({ appendonly: true }); // 127.0.0.1, a free port, a temporary directory
+  await server.kill('SIGKILL'); // no goodbye, no save: what a crash looks like
+  await server.restart(); // same port and data directory, so the AOF brings the jobs back
+  return server; // and in the same file's afterAll: await server.stop()
 }
