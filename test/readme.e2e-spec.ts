@@ -1,6 +1,5 @@
 import { readFileSync } from 'fs';
-import { Redis } from 'ioredis';
-import { redisForTests, redisToKill } from '../examples/testing/redis-for-tests.js';
+import { redisToKill } from '../examples/testing/redis-restarts.js';
 
 const readme = readFileSync('README.md', 'utf8');
 
@@ -32,7 +31,8 @@ describe('README', () => {
         line: block.line,
         file: expect.stringMatching(/\.ts$/),
       });
-      // The type check (npm run typecheck) compiles these files; the README must show them as they are.
+      // The type check (npm run typecheck) compiles these files, and the packaging test (npm run
+      // test:packaging) the app templates under test/packaging/templates; the README shows them as they are.
       const source = readFileSync(block.file!, 'utf8');
       if (block.kind === 'include') expect(block.code).toBe(source);
       else expect({ line: block.line, copied: source.includes(block.code) }).toEqual({ line: block.line, copied: true });
@@ -40,13 +40,11 @@ describe('README', () => {
   });
 
   it('the testing snippets run', async () => {
-    const redis = await redisForTests();
-    const client = new Redis(redis.url);
-    expect(await client.ping()).toBe('PONG');
-    client.disconnect();
     const server = await redisToKill();
     expect(server.running).toBe(true);
+    const client = server.client();
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
     await server.stop();
-    if (redis.source !== 'env') await redis.stop();
   });
 });

@@ -22,4 +22,6 @@ export const messages = {
     `Redis${where} persistence is off (no AOF, no RDB saves): a Redis restart loses every job. Turn on appendonly yes ` +
     '(appendfsync everysec) for queues that must survive restarts.',
   configUnreadable: (reason: string) => `Could not read the Redis configuration to check durability settings: ${reason}`,
+  durabilityCheckGaveUp: (waitMs: number) =>
+    `the startup durability check waits at most ${waitMs} ms for Redis, then is skipped (the app runs on)`,
 };

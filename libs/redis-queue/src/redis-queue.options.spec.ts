@@ -37,7 +37,8 @@ describe('resolveOptions', () => {
   it.each([
     [{}, 'connection', 'got nothing'],
     [{ connection: 'http://localhost' }, 'connection', 'redis:// or rediss://'],
-    [{ connection: 'not a url' }, 'connection', 'redis:// or rediss:// URL'],
+    [{ connection: 'not a url' }, 'connection', 'redis:// or rediss://'],
+    [{ connection: 'localhost:6379' }, 'connection', 'such as "redis://localhost:6379" (got "localhost:6379", which has no scheme)'],
     [{ connection: { cluster: [] } }, 'connection.cluster', 'non-empty'],
     [{ connection: 'redis://x', prefix: 'a{b}' }, 'prefix', 'letters, digits'],
     [{ connection: 'redis://x', consumers: 'no' }, 'consumers', 'true or false'],

@@ -24,6 +24,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly logger = new Logger(REDIS_QUEUE_LOGGER);
   private workers: QueueWorker[] = [];
   private notifications?: NotificationHub;
+  /** The startup durability check, stopped when shutdown begins so that it sends nothing after. */
+  private durabilityCheck?: { stop: AbortController; done: Promise<void> };
 
   constructor(
     @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
@@ -34,7 +36,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   onApplicationBootstrap(): void {
     const handlers = this.explorer.handlers();
     if (this.options.checkRedisConfig) {
-      void checkRedisDurability(this.connections.producer(), this.logger);
+      const stop = new AbortController();
+      this.durabilityCheck = { stop, done: checkRedisDurability(this.connections.producer(), this.logger, stop.signal) };
     }
     if (!this.options.consumers) {
       if (handlers.length > 0) this.logger.log(messages.consumersDisabled(handlers.length));
@@ -67,6 +70,7 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    this.durabilityCheck?.stop.abort();
     if (this.workers.length === 0) return;
     this.logger.log(messages.workersStopping(this.options.shutdownTimeout));
     await Promise.all(this.workers.map((worker) => worker.stop(this.options.shutdownTimeout)));
@@ -77,6 +81,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.durabilityCheck?.stop.abort(); // also when beforeApplicationShutdown did not run
+    await this.durabilityCheck?.done;
     await this.connections.closeAll();
   }
 }

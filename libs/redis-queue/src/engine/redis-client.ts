@@ -60,6 +60,15 @@ export function assertConnection(connection: unknown): asserts connection is Red
 }
 
 function assertUrl(value: unknown, field: string): void {
+  if (typeof value === 'string' && !value.includes('://')) {
+    // "localhost:6379" parses as a URL of scheme "localhost:"; say what is missing instead.
+    const shown = redactUrl(`redis://${value}`).slice('redis://'.length);
+    const example = /^[^/\s]+$/.test(value) ? shown : 'localhost:6379';
+    throw new InvalidOptionError(
+      field,
+      `must be a URL starting with redis:// or rediss://, such as "redis://${example}" (got ${describe(shown)}, which has no scheme)`,
+    );
+  }
   let url: URL | undefined;
   try {
     url = typeof value === 'string' ? new URL(value) : undefined;
@@ -91,7 +100,18 @@ export function describeConnection(connection: RedisConnection): string {
 const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times - 1, 5), 2000) + Math.floor(Math.random() * 100);
 
 function roleOptions(settings: ClientSettings): RedisOptions {
-  const common: RedisOptions = { connectionName: settings.name, retryStrategy, connectTimeout: 10_000, keepAlive: 10_000 };
+  const common: RedisOptions = {
+    connectionName: settings.name,
+    retryStrategy,
+    connectTimeout: 10_000,
+    keepAlive: 10_000,
+    // disconnect() ends the socket, then destroys it after disconnectTimeout (default 2 s) if it is still
+    // open. For a socket still connecting, ioredis then runs its ready check on the ended socket, and that
+    // failure arms a second such timer that nothing clears: an app closed right after init() stayed alive
+    // 2 s longer. A closed connection is closed politely with QUIT first (closeClient), or is dead, so
+    // nothing is lost by destroying it at once.
+    disconnectTimeout: 0,
+  };
   switch (settings.role) {
     case 'producer':
       // No silent offline queue: enqueue waits for a connection itself, bounded by commandTimeout.
@@ -186,8 +206,16 @@ function waitersOf(client: RedisClient): Set<ReadyWaiter> {
   return waiters;
 }
 
-/** Resolves once the client is ready, or rejects with RedisUnavailableError after `timeoutMs`. */
-export function whenReady(client: RedisClient, timeoutMs: number, what: string): Promise<void> {
+/**
+ * Resolves once the client is ready, or rejects with RedisUnavailableError after `timeoutMs`. `bound`
+ * tells the reader of that error what set the limit.
+ */
+export function whenReady(
+  client: RedisClient,
+  timeoutMs: number,
+  what: string,
+  bound = 'option "commandTimeout" bounds this wait',
+): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   if (client.status === 'end') return Promise.reject(new RedisUnavailableError(`${what}: the Redis connection is closed`));
   return new Promise((resolve, reject) => {
@@ -205,7 +233,7 @@ export function whenReady(client: RedisClient, timeoutMs: number, what: string):
     const timer = setTimeout(() => {
       done();
       const cause = waiter.lastError ? ` (${waiter.lastError.message})` : '';
-      reject(new RedisUnavailableError(`${what}: Redis unreachable for ${timeoutMs} ms${cause}; option "commandTimeout" bounds this wait`));
+      reject(new RedisUnavailableError(`${what}: Redis unreachable for ${timeoutMs} ms${cause}; ${bound}`));
     }, timeoutMs);
     timer.unref(); // the connection's own reconnect timer keeps the process alive while it matters
     const done = () => {

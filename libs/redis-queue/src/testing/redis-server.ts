@@ -4,6 +4,7 @@ import { connect, createServer } from 'net';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Redis } from 'ioredis';
+import { testingMessages } from './testing.messages.js';
 
 /** Options of a throwaway `redis-server` process. */
 export interface RedisServerOptions {
@@ -99,7 +100,7 @@ export class RedisServer {
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     if (!hasRedisServerBinary()) {
-      throw new Error(`${redisServerBinary()} not found on PATH (set REDIS_SERVER_BIN to its location)`);
+      throw new Error(testingMessages.redisServerMissing(redisServerBinary()));
     }
     sweepOrphanedServers();
     for (let attempt = 1; ; attempt++) {
