@@ -9,6 +9,7 @@ export * from './job-options.js';
 export * from './keys.js';
 export * from './logger.js';
 export * from './producer.js';
+export * from './pubsub.js';
 export * from './redis-client.js';
 export * from './replication.js';
 export * from './scripts.js';
