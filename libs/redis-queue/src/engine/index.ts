@@ -1,5 +1,6 @@
 // The framework-free engine: used by the Nest layer, the benchmark, the fault harness and tools.
 export * from './backoff.js';
+export * from './broadcast.js';
 export * from './codec.js';
 export * from './describe.js';
 export * from './errors.js';
