@@ -11,6 +11,7 @@ import {
   RedisQueueModule,
   RedisQueueModuleOptions,
 } from 'nestjs-redis-queue';
+import { RedisServer } from 'nestjs-redis-queue/testing';
 import { PriceCache } from '../examples/broadcast/price.cache.js';
 import { rawClient, redisUrl, uniquePrefix, waitFor } from './support/helpers.js';
 
@@ -193,5 +194,34 @@ describe('broadcast', () => {
     await waitFor(() => caches.every((c) => c.get('sku-1') === undefined), 10_000, 'every cache to forget sku-1');
     expect(caches.map((c) => c.get('sku-2'))).toEqual([20, 20, 20]);
     await expect(caches[0].invalidate('')).rejects.toThrow(/sku should not be empty/);
+  });
+});
+
+describe('broadcast as an ACL user', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    const admin = server.client();
+    // The README's least-privilege user: its keys, and its channels (`&`), under the prefix.
+    await admin.acl('SETUSER', 'shop', 'on', '>s3cret', '~shop:*', '&shop:*', '+@all', '-@dangerous', '+info');
+    await admin.acl('SETUSER', 'nochannels', 'on', '>s3cret', '~shop:*', 'resetchannels', '+@all', '-@dangerous', '+info');
+    admin.disconnect();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    await server.stop();
+  });
+
+  it('works with a channel permission on the prefix (&prefix:*), and says NOPERM without one', async () => {
+    const url = (user: string) => `redis://${user}:s3cret@127.0.0.1:${server.port}`;
+    const caches = await Promise.all([0, 1].map(() => startApp('shop', [PriceCache], { connection: url('shop') })));
+    caches.forEach((app) => app.get(PriceCache).set('sku-1', 1));
+    await caches[0].get(PriceCache).invalidate('sku-1');
+    await waitFor(() => caches.every((app) => app.get(PriceCache).get('sku-1') === undefined), 10_000, 'both caches to forget');
+
+    const logged = captured.lines.length;
+    const denied = await startApp('shop', [PriceCache], { connection: url('nochannels'), commandTimeout: 1000 });
+    await expect(denied.get(PriceCache).invalidate('sku-1')).rejects.toThrow(/NOPERM/);
+    await waitFor(() => captured.lines.slice(logged).some((l) => /Could not subscribe to channel "shop:broadcast:\{prices\}": NOPERM/.test(l)), 10_000, 'the NOPERM warning');
   });
 });
