@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { Session } from 'inspector';
 import { pathToFileURL } from 'url';
 import { Redis } from 'ioredis';
-import { closeClient, consoleLogger, createClient, JobProducer, NotificationHub, QueueInspector, QueueWorker, whenReady } from '../libs/redis-queue/src/engine/index.js';
+import { closeClient, consoleLogger, createClient, JobProducer, PubSub, QueueInspector, QueueWorker, whenReady } from '../libs/redis-queue/src/engine/index.js';
 import { RedisServer } from '../libs/redis-queue/src/testing/redis-server.js';
 import { emailJob, monoMs } from './payload.js';
 import { commandStats, redisCpuSeconds } from './redis-stats.js';
@@ -98,11 +98,12 @@ async function main(): Promise<void> {
       let handled = 0;
       let done!: () => void;
       const finished = new Promise<void>((resolve) => (done = resolve));
+      const notifications = new PubSub({ connection: server.url, name: 'profile-notify', logger });
       const worker = new QueueWorker({
         queue: 'email',
         prefix: 'p',
         client: workerClient,
-        notifications: new NotificationHub(mk('blocking', 'profile-notify')),
+        notifications,
         concurrency,
         leaseMs: 30_000,
         defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },

@@ -3,7 +3,7 @@ import {
   consoleLogger,
   createClient,
   JobProducer,
-  NotificationHub,
+  PubSub,
   QueueInspector,
   QueueLogger,
   QueueWorker,
@@ -20,14 +20,14 @@ describe('lease fencing', () => {
     clients.push(c);
     return c;
   };
-  const hubs: NotificationHub[] = [];
+  const hubs: PubSub[] = [];
   const notifications = () => {
-    const hub = new NotificationHub(client('blocking'));
+    const hub = new PubSub({ connection: redisUrl(), name: 'fencing-notify', logger: quiet });
     hubs.push(hub);
     return hub;
   };
   afterAll(async () => {
-    hubs.forEach((hub) => hub.close());
+    await Promise.all(hubs.map((hub) => hub.close()));
     await Promise.all(clients.map((c) => closeClient(c)));
   });
 

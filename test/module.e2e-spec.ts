@@ -181,7 +181,7 @@ describe('module wiring', () => {
       (await redis.client('LIST') as string).split('\n').map((line) => /name=(\S*)/.exec(line)?.[1]).filter((n) => n?.startsWith(prefix)).sort();
     await waitFor(async () => (await ours()).length === 3, 5000, 'three connections');
     // Constant in the number of queues: producer, worker commands, and one subscriber for every queue.
-    expect(await ours()).toEqual([`${prefix}:notify`, `${prefix}:producer`, `${prefix}:worker`]);
+    expect(await ours()).toEqual([`${prefix}:producer`, `${prefix}:subscriber`, `${prefix}:worker`]);
     await app.close();
     await waitFor(async () => (await ours()).length === 0, 5000, 'all connections closed');
     redis.disconnect();

@@ -5,7 +5,7 @@ import {
   consoleLogger,
   createClient,
   JobProducer,
-  NotificationHub,
+  PubSub,
   QueueInspector,
   QueueLogger,
   QueueWorker,
@@ -61,7 +61,7 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
   const poll = new Redis(options.url, { connectionName: 'bench-poll' });
   const inspector = new QueueInspector(poll, OURS_PREFIX);
   const transform = createPayloadTransformer(WelcomeEmail, VALIDATOR_OPTIONS);
-  let running: { worker: QueueWorker; client: ReturnType<typeof createClient>; hub: NotificationHub } | undefined;
+  let running: { worker: QueueWorker; client: ReturnType<typeof createClient>; hub: PubSub } | undefined;
   let current = QUEUE;
   return {
     pollCommands: OURS_POLL_COMMANDS,
@@ -71,7 +71,7 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
         createClient(options.url, { role, name, commandTimeout: 30_000, logger: quietLogger });
       const client = mk('worker', 'bench-worker');
       await whenReady(client, 10_000, 'bench worker');
-      const hub = new NotificationHub(mk('blocking', 'bench-notify'));
+      const hub = new PubSub({ connection: options.url, name: 'bench-notify', logger: quietLogger });
       const worker = new QueueWorker({
         queue,
         prefix: OURS_PREFIX,
@@ -91,7 +91,7 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
     async stop(): Promise<void> {
       if (!running) return;
       await running.worker.stop(5000);
-      running.hub.close();
+      await running.hub.close();
       await closeClient(running.client);
       running = undefined;
     },

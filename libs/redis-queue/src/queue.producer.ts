@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { BulkJob, EnqueueOptions, JobProducer } from './engine/index.js';
+import { broadcast, BulkJob, EnqueueOptions, JobProducer } from './engine/index.js';
+import { validateForBroadcast } from './broadcast.validator.js';
 import { needsValidation, validateForEnqueue } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -52,6 +53,19 @@ export class QueueProducer implements OnApplicationBootstrap {
       }
     }
     return this.producer().enqueueMany(queue, items);
+  }
+
+  /**
+   * Sends `payload` to every app instance subscribed to `channel` now: each runs its
+   * `@BroadcastHandler(channel)` methods once. At-most-once (Redis Pub/Sub): an instance that is down or
+   * reconnecting misses it, so use it for notices (cache invalidation, config reload), not for jobs.
+   * Resolves once Redis has taken the message; the payload is checked as for jobs (JSON, size cap, and
+   * class-validator rules of a class instance).
+   */
+  async broadcast<T>(channel: string, payload: T): Promise<void> {
+    if (this.options.validation) await validateForBroadcast(channel, payload, this.options.validatorOptions);
+    const { prefix, maxPayloadBytes, commandTimeout: timeout } = this.options;
+    return broadcast({ client: this.connections.producer(), prefix, maxPayloadBytes, timeout }, channel, payload);
   }
 
   private producer(): JobProducer {

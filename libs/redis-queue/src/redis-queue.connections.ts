@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { closeClient, ConnectionRole, createClient, RedisClient } from './engine/index.js';
+import { closeClient, ConnectionRole, createClient, PubSub, RedisClient } from './engine/index.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
 
 /**
- * Owns every Redis connection of the module: one for producing, one for worker scripts, and one
- * subscriber for the notifications of every queue this process serves. Connections open on first use.
+ * Owns every Redis connection of the module: one for producing, one for worker scripts, and the Pub/Sub
+ * subscriber that carries every queue's notifications and every broadcast channel (one connection, one
+ * per primary on Cluster). Connections open on first use.
  */
 @Injectable()
 export class RedisQueueConnections {
@@ -13,7 +14,7 @@ export class RedisQueueConnections {
   private readonly open = new Set<RedisClient>();
   private producerClient?: RedisClient;
   private workerClient?: RedisClient;
-  private subscriberClient?: RedisClient;
+  private pubsub?: PubSub;
 
   constructor(@Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions) {}
 
@@ -25,16 +26,17 @@ export class RedisQueueConnections {
     return (this.workerClient ??= this.create('worker', `${this.options.prefix}:worker`));
   }
 
-  /** The process's one subscriber connection (queue notifications), opened on first use. */
-  subscriber(): RedisClient {
-    return (this.subscriberClient ??= this.create('blocking', `${this.options.prefix}:notify`));
+  /** The module's one Pub/Sub subscriber: every channel of the process shares its connection(s). */
+  subscriber(): PubSub {
+    return (this.pubsub ??= new PubSub({ connection: this.options.connection, name: `${this.options.prefix}:subscriber`, logger: this.logger }));
   }
 
   async closeAll(): Promise<void> {
     const clients = [...this.open];
+    const pubsub = this.pubsub;
     this.open.clear();
-    this.producerClient = this.workerClient = this.subscriberClient = undefined;
-    await Promise.all(clients.map((client) => closeClient(client)));
+    this.producerClient = this.workerClient = this.pubsub = undefined;
+    await Promise.all([...clients.map((client) => closeClient(client)), pubsub?.close()]);
   }
 
   private create(role: ConnectionRole, name: string): RedisClient {

@@ -21,6 +21,17 @@ export const messages = {
   noPersistence: (where = '') =>
     `Redis${where} persistence is off (no AOF, no RDB saves): a Redis restart loses every job. Turn on appendonly yes ` +
     '(appendfsync everysec) for queues that must survive restarts.',
+  invalidBroadcastHandler: (handler: string, problem: string) => `@BroadcastHandler on ${handler}: ${problem}`,
+  requestScopedBroadcastHandler: (provider: string) =>
+    `${provider} is request-scoped; its @BroadcastHandler methods are ignored (a broadcast has no request). Make it a singleton.`,
+  broadcastHandlersSubscribed: (channels: string[]) =>
+    `Broadcast handlers listening on ${channels.map((c) => `"${c}"`).join(', ')}`,
+  broadcastHandlerFailed: (handler: string, channel: string, reason: string) =>
+    `Broadcast handler ${handler} failed on channel "${channel}": ${reason}`,
+  invalidBroadcastForHandler: (handler: string, channel: string, reason: string) =>
+    `Broadcast on channel "${channel}" not handled by ${handler}: ${reason}`,
+  invalidPayloadForBroadcast: (channel: string, type: string, problems: string) =>
+    `Invalid payload for broadcast channel "${channel}" (${type}): ${problems}. Nothing was sent.`,
   configUnreadable: (reason: string) => `Could not read the Redis configuration to check durability settings: ${reason}`,
   durabilityCheckGaveUp: (waitMs: number) =>
     `the startup durability check waits at most ${waitMs} ms for Redis, then is skipped (the app runs on)`,

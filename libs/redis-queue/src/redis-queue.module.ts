@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { QueueInspector } from './engine/index.js';
+import { BroadcastExplorer } from './broadcast.explorer.js';
 import { HandlerExplorer } from './handler.explorer.js';
 import { QueueProducer } from './queue.producer.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
@@ -31,6 +32,7 @@ import { WorkerHost } from './worker.host.js';
     QueueProducer,
     HandlerExplorer,
     WorkerHost,
+    BroadcastExplorer,
   ],
   exports: [QueueProducer, QueueInspector],
 })

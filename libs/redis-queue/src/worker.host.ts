@@ -6,7 +6,7 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { NotificationHub, QueueWorker } from './engine/index.js';
+import { QueueWorker } from './engine/index.js';
 import { HandlerExplorer } from './handler.explorer.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -23,7 +23,6 @@ import { checkRedisDurability } from './redis-config.check.js';
 export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(REDIS_QUEUE_LOGGER);
   private workers: QueueWorker[] = [];
-  private notifications?: NotificationHub;
   /** The startup durability check, stopped when shutdown begins so that it sends nothing after. */
   private durabilityCheck?: { stop: AbortController; done: Promise<void> };
 
@@ -45,7 +44,7 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     }
     if (handlers.length === 0) return;
     const client = this.connections.worker();
-    const notifications = (this.notifications = new NotificationHub(this.connections.subscriber()));
+    const notifications = this.connections.subscriber();
     this.workers = handlers.map(
       (handler) =>
         new QueueWorker({
@@ -75,8 +74,6 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     this.logger.log(messages.workersStopping(this.options.shutdownTimeout));
     await Promise.all(this.workers.map((worker) => worker.stop(this.options.shutdownTimeout)));
     this.workers = [];
-    this.notifications?.close();
-    this.notifications = undefined;
     this.logger.log(messages.workersStopped());
   }
 

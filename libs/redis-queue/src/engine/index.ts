@@ -1,5 +1,6 @@
 // The framework-free engine: used by the Nest layer, the benchmark, the fault harness and tools.
 export * from './backoff.js';
+export * from './broadcast.js';
 export * from './codec.js';
 export * from './describe.js';
 export * from './errors.js';
@@ -9,6 +10,7 @@ export * from './job-options.js';
 export * from './keys.js';
 export * from './logger.js';
 export * from './producer.js';
+export * from './pubsub.js';
 export * from './redis-client.js';
 export * from './replication.js';
 export * from './scripts.js';

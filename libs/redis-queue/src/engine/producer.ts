@@ -224,7 +224,7 @@ export class JobProducer {
       if (job.track > 0) anyTrack = true;
       if (job.routed) routed = true;
     }
-    const args = packArgs({
+    const args = packArgs(this.client, {
       tails,
       gen: generate,
       ids: anyCallerId ? jobs.map((job) => job.jobId) : undefined,

@@ -25,9 +25,10 @@ export type RedisClient = Redis | Cluster;
 
 /**
  * What a connection is for. Producers fail fast instead of queueing offline; worker command connections
- * wait through outages; blocking connections carry one BLMOVE at a time and no command timeout.
+ * wait through outages; blocking connections carry one BLMOVE at a time and no command timeout;
+ * subscriber connections carry Pub/Sub subscriptions, which their owner (PubSub) restores itself.
  */
-export type ConnectionRole = 'producer' | 'worker' | 'blocking';
+export type ConnectionRole = 'producer' | 'worker' | 'blocking' | 'subscriber';
 
 export interface ClientSettings {
   role: ConnectionRole;
@@ -99,8 +100,9 @@ export function describeConnection(connection: RedisConnection): string {
 
 const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times - 1, 5), 2000) + Math.floor(Math.random() * 100);
 
-function roleOptions(settings: ClientSettings): RedisOptions {
-  const common: RedisOptions = {
+/** The ioredis options a role sets over the user's (also used for connections to single cluster nodes). */
+export function roleOptions(settings: Pick<ClientSettings, 'role' | 'name' | 'commandTimeout'>): RedisOptions {
+    const common: RedisOptions = {
     connectionName: settings.name,
     retryStrategy,
     connectTimeout: 10_000,
@@ -123,11 +125,28 @@ function roleOptions(settings: ClientSettings): RedisOptions {
       return { ...common, maxRetriesPerRequest: null, commandTimeout: settings.commandTimeout };
     case 'blocking':
       return { ...common, maxRetriesPerRequest: null };
+    case 'subscriber':
+      // PubSub subscribes again itself once the connection is ready, so that it knows when the
+      // subscriptions are back; nothing is queued offline or re-sent after a drop.
+      return {
+        ...common,
+        maxRetriesPerRequest: null,
+        autoResubscribe: false,
+        autoResendUnfulfilledCommands: false,
+        enableOfflineQueue: false,
+      };
   }
 }
 
 /** Creates an ioredis client for one role, logging each outage once (when it starts and when it ends). */
 export function createClient(connection: RedisConnection, settings: ClientSettings): RedisClient {
+  const client = newClient(connection, settings);
+  watchOutages(client, settings);
+  return client;
+}
+
+/** Creates an ioredis client for one role, without outage logging (for owners that log outages their way). */
+export function newClient(connection: RedisConnection, settings: Pick<ClientSettings, 'role' | 'name' | 'commandTimeout'>): RedisClient {
   const overrides = roleOptions(settings);
   let client: RedisClient;
   if (typeof connection === 'string') {
@@ -148,7 +167,6 @@ export function createClient(connection: RedisConnection, settings: ClientSettin
   } else {
     client = new Redis({ ...connection, ...overrides });
   }
-  watchOutages(client, settings);
   return client;
 }
 

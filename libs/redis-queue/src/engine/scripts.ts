@@ -1,6 +1,7 @@
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { fileURLToPath } from 'url';
+import type { Cluster } from 'ioredis';
 import { Packr } from 'msgpackr';
 import { QUEUE_KEY_TABLE } from './keys.js';
 import { RedisClient } from './redis-client.js';
@@ -80,7 +81,10 @@ export function withScripts(client: RedisClient): ScriptedClient {
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, encodeUndefinedAsNil: true });
 
-/** Encodes a script's argument map (cmsgpack on the Lua side). Fields that are undefined are left out. */
-export function packArgs(args: object): Buffer {
-  return packr.pack(args);
+/**
+ * Encodes a script's argument map for `client` (cmsgpack on the Lua side; undefined fields are left
+ * out), naming the command that publishes on the queue's channel through it: SPUBLISH on Cluster.
+ */
+export function packArgs(client: RedisClient, args: object): Buffer {
+  return packr.pack((client as Cluster).isCluster ? { ...args, pub: 'SPUBLISH' } : args);
 }

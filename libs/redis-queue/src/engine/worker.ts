@@ -140,12 +140,15 @@ export class QueueWorker {
     if (this.lifecycle !== 'created') return;
     this.lifecycle = 'running';
     const channel = notifyChannel(this.settings.prefix, this.settings.queue);
-    const subscription = this.settings.notifications.listen(channel, (message) => this.onNotification(message));
-    // Whatever was announced before the subscription was in place went unheard: look once it is.
-    void subscription.ready.then(() => this.poke());
+    const notifications = this.settings.notifications;
     this.unsubscribe.push(
-      () => subscription.close(),
-      this.settings.notifications.onResubscribed(() => this.poke()),
+      notifications.subscribe(channel, (message) => this.onNotification(message)),
+      notifications.onResubscribed(() => this.poke()),
+    );
+    // Whatever was announced before the subscription was in place went unheard: look once it is.
+    notifications.whenSubscribed(channel).then(
+      () => this.poke(),
+      () => undefined,
     );
     // Two lanes share the worker's state, so that one claim is on the wire while the other's jobs run:
     // Redis and this process work in parallel instead of taking turns.
@@ -235,7 +238,7 @@ export class QueueWorker {
       if (releases.length > 0) await this.release(releases);
       const reply: ClaimReply = await this.client.rqClaim(
         ...this.keys,
-        packArgs({
+        packArgs(this.client, {
           lease: this.settings.leaseMs,
           want,
           maxBytes: this.settings.maxClaimBytes ?? DEFAULT_MAX_CLAIM_BYTES,
@@ -497,7 +500,7 @@ export class QueueWorker {
     const tokens = [...new Set(held.map((d) => d.claim.token))];
     let lost: number[];
     try {
-      lost = await this.client.rqRenew(...this.keys, packArgs({ lease: this.settings.leaseMs, tokens }));
+      lost = await this.client.rqRenew(...this.keys, packArgs(this.client, { lease: this.settings.leaseMs, tokens }));
     } catch (error) {
       if (this.renewFailingSince === undefined) {
         this.renewFailingSince = Date.now();
@@ -529,7 +532,7 @@ export class QueueWorker {
     if (members.length === 0) return 0;
     return this.client.rqRelease(
       ...this.keys,
-      packArgs({ deliveries: members.map((m) => ({ t: m.slice(0, m.indexOf(':')), p: Number(m.slice(m.indexOf(':') + 1)) })) }),
+      packArgs(this.client, { deliveries: members.map((m) => ({ t: m.slice(0, m.indexOf(':')), p: Number(m.slice(m.indexOf(':') + 1)) })) }),
     );
   }
 
@@ -591,7 +594,7 @@ export class QueueWorker {
             if (releases.length > 0) await this.release(releases);
             await this.client.rqClaim(
               ...this.keys,
-              packArgs({ lease: this.settings.leaseMs, want: 0, retain: this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION, attempts: this.settings.defaults.attempts, ...encoded.args }),
+              packArgs(this.client, { lease: this.settings.leaseMs, want: 0, retain: this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION, attempts: this.settings.defaults.attempts, ...encoded.args }),
             );
           })(),
           deadline - Date.now(),

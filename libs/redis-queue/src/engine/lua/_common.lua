@@ -1,6 +1,10 @@
 -- Shared helpers. scripts.ts builds every script as: its flags line, the table K of the queue's keys
 -- (K.ready, K.delayed, ...: engine/keys.ts is the one list), this file, _record.lua, _queue.lua, then the
 -- script itself; so each script stays one atomic unit. docs/data-model.md describes the layout.
+-- Every script takes one cmsgpack map of arguments; `pub` names the command that publishes on the
+-- queue's channel: PUBLISH, or SPUBLISH on Cluster (sharded Pub/Sub; the channel carries the keys' tag).
+local A = cmsgpack.unpack(ARGV[1])
+local PUBLISH = A.pub == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH'
 local SEP = '\031' -- between the fields of a record
 local RS = '\030'  -- between records (or ids) packed into one string
 local GS = '\029'  -- between a record's trace id and its version-2 extension

@@ -83,7 +83,7 @@ end
 local function announce()
   if redis.call('EXISTS', K.wake) == 0 then
     redis.call('RPUSH', K.wake, '1')
-    redis.call('SPUBLISH', NOTIFY, 'w')
+    redis.call(PUBLISH, NOTIFY, 'w')
   end
 end
 
@@ -363,7 +363,7 @@ local function bury(M, rec, id, errJson)
   if redis.call('HDEL', K.track, id) == 1 then
     -- A tracked job's waiters hear that it is dead (the dead-letter set has its entry).
     redis.call('ZREM', K.trackExpiry, id)
-    redis.call('SPUBLISH', NOTIFY, 'd' .. id)
+    redis.call(PUBLISH, NOTIFY, 'd' .. id)
   end
   emit(M, 'dead', id, { 'error', errJson })
   countStat(M, 'd', 1)

@@ -6,7 +6,6 @@
 --   'finished' (already completed, cancelled or dead), 'unknown' (no tracked job with this id).
 -- Invariant: a cancelled job never completes afterwards; a ready one is dropped when claimed (the
 -- `cancelled` mark), a delayed one leaves the delayed set now.
-local A = cmsgpack.unpack(ARGV[1])
 local id = A.id
 local M = readMeta(nowMs())
 local t = trackGet(id)
@@ -20,8 +19,8 @@ local function cancelled(rec)
   if isCallerId(id) then redis.call('SREM', K.ids, id) end
   emit(M, 'cancelled', id)
   countStat(M, 'x', 1)
-  redis.call('SPUBLISH', NOTIFY, 'd' .. id)
-  if eventsAdded > 0 then redis.call('SPUBLISH', NOTIFY, 'e') end
+  redis.call(PUBLISH, NOTIFY, 'd' .. id)
+  if eventsAdded > 0 then redis.call(PUBLISH, NOTIFY, 'e') end
 end
 if state == 'ready' then
   redis.call('HSET', K.cancelled, id, M.now)
@@ -40,10 +39,10 @@ elseif state == 'delayed' then
 elseif state == 'active' then
   t.s = 'cancelling'
   trackSet(id, t)
-  redis.call('SPUBLISH', NOTIFY, 'c' .. id)
+  redis.call(PUBLISH, NOTIFY, 'c' .. id)
   return { 'aborting', state }
 elseif state == 'cancelling' then
-  redis.call('SPUBLISH', NOTIFY, 'c' .. id)
+  redis.call(PUBLISH, NOTIFY, 'c' .. id)
   return { 'aborting', 'active' }
 end
 return { 'finished', state }

@@ -20,7 +20,6 @@
 -- Returns: { token (0: nothing claimed), records joined by RS, ms until something may become claimable
 --   (-1: only an announcement will tell), stale settles, listen flags, tokens recovered joined by RS }
 -- Invariant: see _queue.lua. A settle whose claim is gone or whose position was settled changes nothing.
-local A = cmsgpack.unpack(ARGV[1])
 local now, micros = nowMs()
 local M = readMeta(now)
 local leaseMs = tonumber(A.lease)
@@ -61,7 +60,7 @@ local function finishCancelled(id, t, rec)
   trackFinish(M, id, { s = 'cancelled', rec = rec, a = t.a }, t.k)
   emit(M, 'cancelled', id)
   countStat(M, 'x', 1)
-  redis.call('SPUBLISH', NOTIFY, 'd' .. id)
+  redis.call(PUBLISH, NOTIFY, 'd' .. id)
 end
 
 local completedIds = {}
@@ -77,8 +76,8 @@ local function completed(x, token)
       finishCancelled(id, t, rec)
       return false
     end
-    trackFinish(M, id, { s = 'completed', rec = rec, r = x.r, a = x.a }, x.k)
-    redis.call('SPUBLISH', NOTIFY, 'd' .. id)
+    trackFinish(M, id, { s = 'completed', rec = rec, r = x.r, a = x.a, m = t.m }, x.k)
+    redis.call(PUBLISH, NOTIFY, 'd' .. id)
   end
   emit(M, 'completed', id, x.r and { 'result', x.r } or nil)
   return true
@@ -123,7 +122,10 @@ for _, r in ipairs(A.retries or {}) do
     else
       if not r.defer then rec = setAttempts(rec, r.made) end
       local score = addDelayed(rec, now + math.max(0, tonumber(r.delay) or 0))
-      if r.k then trackSet(r.id, { s = 'delayed', at = score, k = r.k, e = r.err, a = r.made }) end
+      if r.k then
+        local previous = trackGet(r.id) or {}
+        trackSet(r.id, { s = 'delayed', at = score, k = r.k, e = r.err, a = r.made, m = previous.m })
+      end
       if not r.defer then
         emit(M, 'failed', r.id or recordId(rec) or '', { 'attempt', fmt(r.made), 'error', r.err or '{}' })
         countStat(M, 'f', 1)
@@ -481,7 +483,8 @@ if #out > 0 then
       local retention = trackedRetention(rec)
       local id = retention and recordId(rec)
       if id then
-        trackSet(id, { s = 'active', t = token, p = p, k = retention, a = recordAttempts(rec) })
+        trackSet(id, { s = 'active', t = token, p = p, k = retention, a = recordAttempts(rec),
+          m = recordMaxAttempts(rec, tonumber(A.attempts) or 3) })
         moved = moved + 1
       end
     end
@@ -493,7 +496,7 @@ end
 -- What the other workers should know, and when the caller should look again.
 
 if claimable(M) then announce() else redis.call('DEL', K.wake) end
-if eventsAdded > 0 then redis.call('SPUBLISH', NOTIFY, 'e') end
+if eventsAdded > 0 then redis.call(PUBLISH, NOTIFY, 'e') end
 
 local nextAt = nil
 local dueAt = firstScore(K.delayed)

@@ -7,7 +7,6 @@
 --   listen = { event names }, listenFor = ms from now (Redis clock) they stay registered
 -- Returns: the previous values { rate, gconc, gmax, grate } (false when unset).
 -- Invariant: a change that makes jobs claimable (a limit raised or removed) tells idle workers.
-local A = cmsgpack.unpack(ARGV[1])
 local now = nowMs()
 local previous = redis.call('HMGET', K.meta, 'rate', 'gconc', 'gmax', 'grate')
 for _, field in ipairs({ 'rate', 'gconc', 'gmax', 'grate' }) do

@@ -5,7 +5,6 @@
 -- Returns: { entries processed, dead entries left }
 -- Invariant: a retried job is ready again with its attempts reset, in the structure its priority or
 -- group names; a removed job's caller-chosen id is free again.
-local A = cmsgpack.unpack(ARGV[1])
 local M = readMeta(nowMs())
 local ids = A.ids
 if not ids then ids = redis.call('ZRANGE', K.deadIndex, 0, (tonumber(A.limit) or 1000) - 1) end

@@ -11,7 +11,6 @@
 -- Invariant: a caller-chosen id is stored at most once while it is in ready, delayed, a claim or dead,
 -- and for the retention window after its job completed. Enqueue is refused on a full Redis (no
 -- allow-oom): that is the one write a full Redis should turn away.
-local A = cmsgpack.unpack(ARGV[1])
 local now = nowMs()
 if A.routed then redis.call('HSET', K.meta, 'routed', '1') end
 if A.track then redis.call('HSET', K.meta, 'tracks', '1') end
@@ -69,6 +68,6 @@ pushReadyMany(M, ready)
 if #ready > 0 and redis.call('EXISTS', K.wake) == 0 and grantable(M, 1) > 0 then announce() end
 if minDue ~= nil and (firstDue == nil or minDue < math.floor(firstDue)) then
   -- Idle workers sleep until the earliest due time they know of: tell them about an earlier one.
-  redis.call('SPUBLISH', NOTIFY, 't' .. fmt(minDue))
+  redis.call(PUBLISH, NOTIFY, 't' .. fmt(minDue))
 end
 return result

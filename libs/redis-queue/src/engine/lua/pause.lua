@@ -3,7 +3,6 @@
 -- KEYS: the queue's keys (K)
 -- ARGV[1]: cmsgpack map { paused = true | false }
 -- Returns: 1 if the state changed, 0 if it already was so.
-local A = cmsgpack.unpack(ARGV[1])
 local M = readMeta(nowMs())
 if A.paused then
   if M.paused then return 0 end

@@ -3,7 +3,6 @@
 -- ARGV[1]: cmsgpack map { id = job id, member = the delayed record (optional: found through the
 --   tracked entry when absent) }
 -- Returns: 1 if the job was delayed and is ready now, 0 otherwise.
-local A = cmsgpack.unpack(ARGV[1])
 local M = readMeta(nowMs())
 local member = A.member
 if not member then

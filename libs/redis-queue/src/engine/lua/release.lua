@@ -4,7 +4,6 @@
 -- ARGV[1]: cmsgpack map { deliveries = { { t = token, p = position } } }
 -- Returns: how many jobs went back to the front of their ready structure.
 -- Invariant: only a delivery whose claim still holds its position can release the job.
-local A = cmsgpack.unpack(ARGV[1])
 local M = readMeta(nowMs())
 local byToken, order = {}, {}
 for _, d in ipairs(A.deliveries) do

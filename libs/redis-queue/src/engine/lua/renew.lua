@@ -5,7 +5,6 @@
 -- Returns: the 1-based positions of tokens whose claim is gone (the worker must stop those jobs).
 -- Invariant: a lost claim is never resurrected; a claim that still exists but lost its deadline (the key
 -- deleted or evicted) gets one back, since the worker renewing it is alive.
-local A = cmsgpack.unpack(ARGV[1])
 local deadline = nowMs() + tonumber(A.lease)
 local tokens = A.tokens
 local scores = bulkRead('ZMSCORE', K.deadlines, tokens)
