@@ -2,6 +2,8 @@ export { RedisQueueModule } from './redis-queue.module.js';
 export { QueueProducer } from './queue.producer.js';
 export { QueueHandler } from './queue-handler.decorator.js';
 export { BroadcastHandler } from './broadcast-handler.decorator.js';
+export { OnQueueEvent } from './queue-event.decorator.js';
+export type { QueueEventMethod } from './queue-event.decorator.js';
 export type { BroadcastHandlerMethod, BroadcastHandlerOptions } from './broadcast-handler.decorator.js';
 export type { QueueHandlerOptions, QueueHandlerMethod } from './queue-handler.decorator.js';
 export type { RedisQueueModuleOptions } from './redis-queue.options.js';
@@ -9,26 +11,46 @@ export { REDIS_QUEUE_MODULE_OPTIONS } from './redis-queue.module-definition.js';
 export {
   InvalidOptionError,
   InvalidPayloadError,
+  JobCancelledError,
   JobContext,
+  JobDeadLetteredError,
+  JobTimeoutError,
   LeaseLostError,
   MalformedJobError,
   PayloadValidationError,
   PermanentJobError,
+  QueueAdmin,
   QueueInspector,
+  RateLimitedError,
+  RedisOutOfMemoryError,
   RedisQueueError,
   RedisUnavailableError,
   ReplicationTimeoutError,
   ShutdownAbortError,
+  WaitTimeoutError,
 } from './engine/index.js';
 export type {
   BackoffOptions,
   BroadcastMessage,
   BulkJob,
+  CancelResult,
   ClusterConnection,
   DeadJob,
   EnqueueOptions,
   JobDefaults,
+  JobInfo,
+  JobPage,
+  JobState,
+  JobSummary,
+  ListedState,
+  Page,
   QueueCounts,
+  QueueEvent,
+  QueueEventName,
+  QueueOverview,
+  QueueRules,
+  RateLimit,
+  WorkerInfo,
   RedisConnection,
   ReplicationOptions,
   UrlConnection,

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { broadcast, BulkJob, EnqueueOptions, JobProducer } from './engine/index.js';
+import { broadcast, BulkJob, CancelResult, EnqueueOptions, JobProducer, QueueNotifications } from './engine/index.js';
 import { validateForBroadcast } from './broadcast.validator.js';
 import { needsValidation, validateForEnqueue } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
@@ -68,6 +68,25 @@ export class QueueProducer implements OnApplicationBootstrap {
     return broadcast({ client: this.connections.producer(), prefix, maxPayloadBytes, timeout }, channel, payload);
   }
 
+  /**
+   * Cancels a job (it must be tracked: enqueue option `track`, or a queue tracked by default). A waiting
+   * or delayed job is removed; a running one has its `signal` aborted with `JobCancelledError` wherever it
+   * runs and is not retried. The outcome says which happened: `removed`, `aborting`, `finished` (it had
+   * already completed, been cancelled or died) or `not-found`.
+   */
+  cancel(queue: string, id: string): Promise<CancelResult> {
+    return this.producer().cancel(queue, id);
+  }
+
+  /**
+   * Resolves with a tracked job's result (its handler's return value) once it completed. Rejects with
+   * `JobDeadLetteredError` (carrying the dead-letter error) if it died, `JobCancelledError` if it was
+   * cancelled, `WaitTimeoutError` after `timeout` ms (default 30000).
+   */
+  waitForResult<R = unknown>(queue: string, id: string, options?: { timeout?: number }): Promise<R> {
+    return this.producer().waitForResult<R>(queue, id, options);
+  }
+
   private producer(): JobProducer {
     return (this.engine ??= new JobProducer({
       client: this.connections.producer(),
@@ -75,6 +94,17 @@ export class QueueProducer implements OnApplicationBootstrap {
       maxPayloadBytes: this.options.maxPayloadBytes,
       timeout: this.options.commandTimeout,
       replication: this.options.waitForReplicas,
+      notifications: this.notifications(),
     }));
+  }
+
+  /** The module's subscriber, connected only when a wait first needs it. */
+  private notifications(): QueueNotifications {
+    const pubsub = () => this.connections.subscriber();
+    return {
+      subscribe: (channel, listener) => pubsub().subscribe(channel, listener),
+      whenSubscribed: (channel) => pubsub().whenSubscribed(channel),
+      onResubscribed: (listener) => pubsub().onResubscribed(listener),
+    };
   }
 }

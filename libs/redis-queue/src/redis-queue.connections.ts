@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { closeClient, ConnectionRole, createClient, PubSub, RedisClient } from './engine/index.js';
+import { closeClient, ConnectionRole, createClient, PubSub, RedisClient, RedisUnavailableError } from './engine/index.js';
+import { messages } from './redis-queue.messages.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
 
@@ -15,28 +16,43 @@ export class RedisQueueConnections {
   private producerClient?: RedisClient;
   private workerClient?: RedisClient;
   private pubsub?: PubSub;
+  /** After closeAll: nothing opens again (an inspector called after app.close() must not reconnect). */
+  private closed = false;
 
   constructor(@Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions) {}
 
+  /** The resolved module options the connections were made with. */
+  get settings(): ResolvedRedisQueueOptions {
+    return this.options;
+  }
+
   producer(): RedisClient {
+    this.assertOpen('enqueue');
     return (this.producerClient ??= this.create('producer', `${this.options.prefix}:producer`));
   }
 
   worker(): RedisClient {
+    this.assertOpen('worker');
     return (this.workerClient ??= this.create('worker', `${this.options.prefix}:worker`));
   }
 
   /** The module's one Pub/Sub subscriber: every channel of the process shares its connection(s). */
   subscriber(): PubSub {
+    this.assertOpen('subscribe');
     return (this.pubsub ??= new PubSub({ connection: this.options.connection, name: `${this.options.prefix}:subscriber`, logger: this.logger }));
   }
 
   async closeAll(): Promise<void> {
+    this.closed = true;
     const clients = [...this.open];
     const pubsub = this.pubsub;
     this.open.clear();
     this.producerClient = this.workerClient = this.pubsub = undefined;
     await Promise.all([...clients.map((client) => closeClient(client)), pubsub?.close()]);
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) throw new RedisUnavailableError(messages.appClosed(what));
   }
 
   private create(role: ConnectionRole, name: string): RedisClient {

@@ -35,4 +35,9 @@ export const messages = {
   configUnreadable: (reason: string) => `Could not read the Redis configuration to check durability settings: ${reason}`,
   durabilityCheckGaveUp: (waitMs: number) =>
     `the startup durability check waits at most ${waitMs} ms for Redis, then is skipped (the app runs on)`,
+  requestScopedListener: (provider: string) =>
+    `${provider} is request-scoped; its @OnQueueEvent methods are ignored (an event has no request). Make it a singleton.`,
+  invalidListener: (listener: string, problem: string) => `@OnQueueEvent on ${listener}: ${problem}`,
+  listenersStarted: (what: string[]) => `Listening to queue events ${what.map((w) => `"${w}"`).join(', ')}`,
+  appClosed: (what: string) => `${what}: the app was closed; its Redis connections are gone`,
 };

@@ -1,8 +1,9 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { QueueInspector } from './engine/index.js';
+import { QueueAdmin, QueueInspector } from './engine/index.js';
 import { BroadcastExplorer } from './broadcast.explorer.js';
 import { HandlerExplorer } from './handler.explorer.js';
+import { QueueEventExplorer } from './queue-event.explorer.js';
 import { QueueProducer } from './queue.producer.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -25,7 +26,13 @@ import { WorkerHost } from './worker.host.js';
     {
       provide: QueueInspector,
       useFactory: (connections: RedisQueueConnections, options: ResolvedRedisQueueOptions) =>
-        new QueueInspector(() => connections.producer(), options.prefix),
+        new QueueInspector(() => connections.producer(), options.prefix, { timeout: options.commandTimeout }),
+      inject: [RedisQueueConnections, REDIS_QUEUE_RESOLVED_OPTIONS],
+    },
+    {
+      provide: QueueAdmin,
+      useFactory: (connections: RedisQueueConnections, options: ResolvedRedisQueueOptions) =>
+        new QueueAdmin(() => connections.producer(), options.prefix, { timeout: options.commandTimeout }),
       inject: [RedisQueueConnections, REDIS_QUEUE_RESOLVED_OPTIONS],
     },
     RedisQueueConnections,
@@ -33,7 +40,8 @@ import { WorkerHost } from './worker.host.js';
     HandlerExplorer,
     WorkerHost,
     BroadcastExplorer,
+    QueueEventExplorer,
   ],
-  exports: [QueueProducer, QueueInspector],
+  exports: [QueueProducer, QueueInspector, QueueAdmin],
 })
 export class RedisQueueModule extends ConfigurableRedisQueueModule {}

@@ -6,7 +6,7 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { QueueWorker } from './engine/index.js';
+import { LIBRARY_VERSION, QueueWorker, WorkerRegistration } from './engine/index.js';
 import { HandlerExplorer } from './handler.explorer.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -23,6 +23,7 @@ import { checkRedisDurability } from './redis-config.check.js';
 export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(REDIS_QUEUE_LOGGER);
   private workers: QueueWorker[] = [];
+  private registration?: WorkerRegistration;
   /** The startup durability check, stopped when shutdown begins so that it sends nothing after. */
   private durabilityCheck?: { stop: AbortController; done: Promise<void> };
 
@@ -65,6 +66,13 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
         }),
     );
     for (const worker of this.workers) worker.start();
+    this.registration = new WorkerRegistration(
+      client,
+      this.options.prefix,
+      handlers.map((h) => ({ queue: h.queue, concurrency: h.concurrency })),
+      LIBRARY_VERSION,
+    );
+    this.registration.start();
     this.logger.log(messages.workersStarted(this.workers.map((w) => w.queue)));
   }
 
@@ -74,6 +82,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     this.logger.log(messages.workersStopping(this.options.shutdownTimeout));
     await Promise.all(this.workers.map((worker) => worker.stop(this.options.shutdownTimeout)));
     this.workers = [];
+    await this.registration?.stop();
+    this.registration = undefined;
     this.logger.log(messages.workersStopped());
   }
 

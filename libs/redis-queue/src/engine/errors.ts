@@ -108,3 +108,17 @@ export class RateLimitedError extends RedisQueueError {
  * settling and draining, which frees memory; retry once it is back under its limit.
  */
 export class RedisOutOfMemoryError extends RedisQueueError {}
+
+/** `waitForResult` on a job that was dead-lettered; `reason` is the dead-letter error. */
+export class JobDeadLetteredError extends RedisQueueError {
+  constructor(
+    readonly queue: string,
+    readonly jobId: string,
+    readonly reason: { name: string; message: string; stack?: string },
+  ) {
+    super(`job ${jobId} of queue "${queue}" was dead-lettered: ${reason.name}: ${reason.message}`);
+  }
+}
+
+/** A wait (e.g. `waitForResult`) ran out of time; the job may still finish later. */
+export class WaitTimeoutError extends RedisQueueError {}

@@ -18,3 +18,7 @@ export * from './worker.js';
 export * from './delivery.js';
 export * from './notifications.js';
 export * from './timers.js';
+export * from './admin.js';
+export * from './events.js';
+export * from './registry.js';
+export * from './version.js';

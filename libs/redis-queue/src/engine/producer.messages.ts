@@ -13,6 +13,11 @@ export const producerMessages = {
     `enqueue to "${queue}": Redis did not confirm within ${timeout} ms (${cause})` +
     (partial ? producerMessages.partial(partial) : '') +
     '; the job may or may not be stored, so retry with the same jobId to stay idempotent',
+  noSubscriber: 'waitForResult needs the producer to have a Pub/Sub subscriber (ProducerSettings.notifications)',
+  notTracked: (queue: string, id: string) =>
+    `no tracked job "${id}" in queue "${queue}": waitForResult needs the job enqueued with { track: true } (or a queue tracked by default)`,
+  cancelled: (queue: string, id: string) => `job ${id} of queue "${queue}" was cancelled`,
+  waitTimeout: (queue: string, id: string, ms: number) => `job ${id} of queue "${queue}" did not finish within ${ms} ms`,
   tooLargeForOneCall: (bytes: number, max: number) =>
     `Invalid payload: the job encodes to ${bytes} bytes, more than one script call carries (${max}); lower the payload size`,
 };

@@ -1,9 +1,21 @@
-import { DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, encodeTail } from './codec.js';
-import { InvalidPayloadError, RedisOutOfMemoryError, RedisUnavailableError } from './errors.js';
+import { assertJobId, DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, encodeTail } from './codec.js';
+import {
+  InvalidOptionError,
+  InvalidPayloadError,
+  JobCancelledError,
+  JobDeadLetteredError,
+  RedisOutOfMemoryError,
+  RedisQueueError,
+  RedisUnavailableError,
+  WaitTimeoutError,
+} from './errors.js';
+import { JobState, QueueInspector } from './inspector.js';
 import { EnqueueOptions, parseEnqueueOptions } from './job-options.js';
-import { assertQueueName, queueKeyList } from './keys.js';
+import { assertQueueName, notifyChannel, queueKeyList } from './keys.js';
+import { QueueNotifications } from './notifications.js';
 import { producerMessages } from './producer.messages.js';
 import { RedisClient, replaceIfStale, whenReady } from './redis-client.js';
+import { noteQueue } from './registry.js';
 import { ReplicationOptions, ReplicationTimeoutError, waitForReplicas } from './replication.js';
 import { packArgs, ScriptedClient, withScripts } from './scripts.js';
 
@@ -21,6 +33,21 @@ export interface ProducerSettings {
   replication?: ReplicationOptions;
   /** Retention of tracked jobs for queues whose jobs are tracked by default (queue name -> ms). */
   trackedQueues?: ReadonlyMap<string, number>;
+  /** The process's Pub/Sub subscriber, for `waitForResult`. */
+  notifications?: QueueNotifications;
+}
+
+/** What `cancel` did. */
+export interface CancelResult {
+  /**
+   * `removed`: it was waiting or delayed and will never run; `aborting`: it was running, its signal is
+   * aborted with JobCancelledError wherever it runs, and it will not be retried; `finished`: it had
+   * already completed, been cancelled or died; `not-found`: no tracked job with this id (cancel needs
+   * the `track` option: an untracked job is not findable by id).
+   */
+  outcome: 'removed' | 'aborting' | 'finished' | 'not-found';
+  /** Where the job was, when known. */
+  state?: JobState;
 }
 
 /** One job for `enqueueMany`. */
@@ -143,6 +170,86 @@ export class JobProducer {
     }
   }
 
+  /**
+   * Cancels a tracked job: a waiting or delayed one is removed (O(log N)), a running one is aborted on
+   * whichever machine runs it and not retried; fencing keeps a cancelled attempt from settling as a success.
+   */
+  async cancel(queue: string, id: string): Promise<CancelResult> {
+    assertJobId(id, 'id');
+    const keys = this.keysOf(queue);
+    await this.ready(queue);
+    let reply: [string, string];
+    try {
+      reply = await this.client.rqCancel(...keys, packArgs(this.client, { id }));
+    } catch (error) {
+      throw this.wrap(error as Error, queue, undefined);
+    }
+    const [outcome, state] = reply;
+    const result: CancelResult = { outcome: outcome === 'unknown' ? 'not-found' : (outcome as CancelResult['outcome']) };
+    if (state) result.state = (state === 'cancelling' ? 'active' : state) as JobState;
+    return result;
+  }
+
+  /**
+   * Resolves with a tracked job's result (the handler's return value) once it completed; rejects with
+   * JobDeadLetteredError if it died, JobCancelledError if it was cancelled, WaitTimeoutError after
+   * `timeout` ms (default 30000), and InvalidOptionError for a job that is not tracked or unknown.
+   */
+  async waitForResult<R = unknown>(queue: string, id: string, options: { timeout?: number } = {}): Promise<R> {
+    const timeout = options.timeout ?? 30_000;
+    if (typeof timeout !== 'number' || !(timeout > 0)) throw new InvalidOptionError('timeout', `must be a positive number of ms (got ${String(timeout)})`);
+    const notifications = this.settings.notifications;
+    if (!notifications) throw new RedisQueueError(producerMessages.noSubscriber);
+    this.keysOf(queue);
+    const inspector = new QueueInspector(this.client, this.settings.prefix, { timeout: this.timeout });
+    const channel = notifyChannel(this.settings.prefix, queue);
+    return new Promise<R>((resolve, reject) => {
+      let done = false;
+      let checking = false;
+      let again = false;
+      const stops: Array<() => void> = [];
+      const finish = (error: Error | undefined, value?: unknown) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        for (const stop of stops) stop();
+        if (error) reject(error);
+        else resolve(value as R);
+      };
+      const check = async (): Promise<void> => {
+        if (checking) {
+          again = true;
+          return;
+        }
+        checking = true;
+        try {
+          const info = await inspector.job(queue, id);
+          if (!info) finish(new InvalidOptionError('id', producerMessages.notTracked(queue, id)));
+          else if (info.state === 'completed') finish(undefined, info.result);
+          else if (info.state === 'dead') finish(new JobDeadLetteredError(queue, id, info.error ?? { name: 'Error', message: 'dead' }));
+          else if (info.state === 'cancelled') finish(new JobCancelledError(producerMessages.cancelled(queue, id)));
+        } catch (error) {
+          finish(error as Error);
+        } finally {
+          checking = false;
+          if (again && !done) {
+            again = false;
+            void check();
+          }
+        }
+      };
+      const timer = setTimeout(() => finish(new WaitTimeoutError(producerMessages.waitTimeout(queue, id, timeout))), timeout);
+      stops.push(
+        notifications.subscribe(channel, (message) => {
+          if (message === `d${id}`) void check();
+        }),
+        notifications.onResubscribed(() => void check()),
+      );
+      // Looked at once the subscription is in place, so that a finish in between is not missed.
+      notifications.whenSubscribed(channel).then(check, (error: Error) => finish(error));
+    });
+  }
+
   private async ready(queue: string): Promise<void> {
     try {
       await whenReady(this.client, this.timeout, `enqueue to "${queue}"`);
@@ -158,6 +265,7 @@ export class JobProducer {
       assertQueueName(queue);
       keys = queueKeyList(this.settings.prefix, queue);
       this.keys.set(queue, keys);
+      noteQueue(this.client, this.settings.prefix, queue);
     }
     return keys;
   }
