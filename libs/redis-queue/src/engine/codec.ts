@@ -48,6 +48,8 @@ export interface RecordExtension {
   s?: string;
   /** Debounce key. */
   db?: string;
+  /** Due time of a delayed job or retry (ms, Redis clock), written by the scripts. */
+  d?: number;
 }
 
 /** What the extension says, decoded (unknown keys of newer releases are ignored). */
@@ -60,6 +62,8 @@ export interface JobExtension {
   traceparent?: string;
   schedule?: string;
   debounceKey?: string;
+  /** When a delayed job or retry was due (ms, Redis clock). */
+  dueAt?: number;
 }
 
 /** A job record as read from Redis. */
@@ -261,6 +265,7 @@ function decodeExtension(text: string): JobExtension {
   if (typeof e.tp === 'string') ext.traceparent = e.tp;
   if (typeof e.s === 'string') ext.schedule = e.s;
   if (typeof e.db === 'string') ext.debounceKey = e.db;
+  if (isInt(e.d)) ext.dueAt = e.d;
   return ext;
 }
 

@@ -33,6 +33,8 @@ export class Delivery extends JobContext {
   timeoutTimer?: NodeJS.Timeout;
   /** Its attempt was settled as failed while its handler still ran (it ignored its timeout). */
   settledEarly = false;
+  /** performance.now() when its handler started (set only when observers watch). */
+  startedAt?: number;
   /** Resolves the handler's progress() promises once the value was sent. */
   progressSent: Array<() => void> = [];
 

@@ -22,3 +22,4 @@ export * from './admin.js';
 export * from './events.js';
 export * from './registry.js';
 export * from './version.js';
+export * from './observer.js';

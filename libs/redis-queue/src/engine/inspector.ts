@@ -112,6 +112,41 @@ export interface JobPage {
   jobs: JobSummary[];
 }
 
+/** A recurring schedule of a queue (see `QueueProducer.schedule` and the `schedule` handler option). */
+export interface ScheduleInfo {
+  queue: string;
+  name: string;
+  /** Cron expression (with seconds when it has six fields), or absent for `every`. */
+  cron?: string;
+  /** Interval in ms, or absent for `cron`. */
+  every?: number;
+  /** IANA time zone of the cron expression. */
+  timeZone?: string;
+  /** The next tick that will produce a job. */
+  nextRunAt?: Date;
+  /** The last tick that produced one. */
+  lastRunAt?: Date;
+  /** `decorator`: declared by a handler (removed when the code no longer declares it); `api`: `schedule()`. */
+  source: 'decorator' | 'api';
+  /** What happens to ticks missed while nothing ran. */
+  missed: 'skip' | 'once';
+}
+
+/** A schedule as stored in the queue's `schedules` hash (written by schedule.ts and schedule.lua). */
+export interface StoredSchedule {
+  name: string;
+  cron?: string;
+  every?: number;
+  tz?: string;
+  next?: number;
+  last?: number;
+  source: 'decorator' | 'api';
+  missed: 'skip' | 'once';
+  /** The job of each tick: payload JSON, enqueue options. */
+  payload: string;
+  options?: Record<string, unknown>;
+}
+
 /** Options of the inspector. */
 export interface InspectorSettings {
   /** ms calls wait for the connection to be ready before rejecting with RedisUnavailableError. Default: 5000. */
@@ -199,6 +234,28 @@ export class QueueInspector {
   async queues(): Promise<string[]> {
     const names = await this.run('queues', (c) => c.zrange(registryKeys(this.prefix).queues, 0, -1));
     return names.sort();
+  }
+
+  /** The queue's schedules, by name, with their next and last run. */
+  async schedules(queue: string): Promise<ScheduleInfo[]> {
+    const all = await this.run('schedules', (c) => c.hgetall(this.keys(queue).schedules));
+    const list: ScheduleInfo[] = [];
+    for (const json of Object.values(all)) {
+      let s: StoredSchedule;
+      try {
+        s = JSON.parse(json) as StoredSchedule;
+      } catch {
+        continue;
+      }
+      const info: ScheduleInfo = { queue, name: s.name, source: s.source, missed: s.missed };
+      if (s.cron !== undefined) info.cron = s.cron;
+      if (s.every !== undefined) info.every = s.every;
+      if (s.tz !== undefined) info.timeZone = s.tz;
+      if (s.next !== undefined) info.nextRunAt = new Date(s.next);
+      if (s.last !== undefined) info.lastRunAt = new Date(s.last);
+      list.push(info);
+    }
+    return list.sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**

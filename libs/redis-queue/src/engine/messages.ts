@@ -35,6 +35,7 @@ export const workerMessages = {
   shutdownUnsettled: (queue: string, finished: number, released: number, reason: string) =>
     `Queue "${queue}": could not reach Redis at shutdown (${reason}): ${finished} finished job(s) were not acknowledged and ` +
     `${released} unfinished job(s) were not released; they run again once their lease expires`,
+  observerFailed: (queue: string, reason: string) => `Queue "${queue}": a job observer threw (${reason}); ignored`,
   paused: (queue: string, reason: string) => `Queue "${queue}": worker loop paused: ${reason}; retrying with backoff`,
   resumed: (queue: string, ms: number) => `Queue "${queue}": worker loop resumed after ${ms} ms`,
 };

@@ -12,6 +12,7 @@ import {
 } from './errors.js';
 import { JobContext } from './job-context.js';
 import { notifyChannel, queueKeyList } from './keys.js';
+import { JobObserver, JobOutcome } from './observer.js';
 import { QueueLogger } from './logger.js';
 import { workerMessages } from './messages.js';
 import { QueueNotifications } from './notifications.js';
@@ -54,6 +55,8 @@ export interface WorkerSettings {
   maxResultBytes?: number;
   /** Largest progress value (JSON bytes). Default: 65536. */
   maxProgressBytes?: number;
+  /** Watch the jobs this worker runs (metrics, tracing). Default: none. */
+  observers?: readonly JobObserver[];
 }
 
 export const DEFAULT_JOB_ID_RETENTION = 3_600_000;
@@ -118,6 +121,7 @@ export class QueueWorker {
   private renewFailingSince?: number;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly maxBatch: number;
+  private readonly observers?: readonly JobObserver[];
   private onStop!: () => void;
   private readonly stopRequested = new Promise<void>((resolve) => (this.onStop = resolve));
 
@@ -125,6 +129,7 @@ export class QueueWorker {
     this.client = withScripts(settings.client);
     this.keys = queueKeyList(settings.prefix, settings.queue);
     this.maxBatch = settings.maxBatch ?? 1000;
+    if (settings.observers && settings.observers.length > 0) this.observers = settings.observers;
   }
 
   get queue(): string {
@@ -342,7 +347,7 @@ export class QueueWorker {
     if (timeout !== undefined) delivery.timeoutTimer = setTimeout(() => this.timeOut(delivery, timeout), timeout);
     let outcome: unknown;
     try {
-      outcome = this.settings.process(delivery.job.payload, delivery);
+      outcome = this.observers ? this.observed(delivery) : this.settings.process(delivery.job.payload, delivery);
     } catch (error) {
       this.finish(delivery, error, true, undefined);
       return;
@@ -354,6 +359,35 @@ export class QueueWorker {
       );
     } else {
       this.finish(delivery, undefined, false, outcome);
+    }
+  }
+
+  /** Runs the handler with the observers told (and wrapping it, e.g. in a tracing span). */
+  private observed(delivery: Delivery): unknown {
+    const observers = this.observers!;
+    delivery.startedAt = performance.now();
+    const waitMs = Math.max(0, Date.now() - (delivery.job.ext.dueAt ?? delivery.job.enqueuedAt));
+    for (const o of observers) this.tell(() => o.started?.(delivery, waitMs));
+    let run = (): unknown => this.settings.process(delivery.job.payload, delivery);
+    for (const o of observers) {
+      if (!o.run) continue;
+      const inner = run;
+      run = () => o.run!(delivery, inner);
+    }
+    return run();
+  }
+
+  private told(delivery: Delivery, outcome: JobOutcome, error?: unknown): void {
+    if (!this.observers || delivery.startedAt === undefined) return;
+    const runMs = performance.now() - delivery.startedAt;
+    for (const o of this.observers) this.tell(() => o.finished?.(delivery, outcome, runMs, error));
+  }
+
+  private tell(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.settings.logger.warn(workerMessages.observerFailed(this.queue, (error as Error).message));
     }
   }
 
@@ -393,16 +427,19 @@ export class QueueWorker {
       case 'lease-lost':
       case 'released':
         this.settings.logger.warn(workerMessages.outcomeDropped(this.queue, delivery));
+        this.told(delivery, 'abandoned', error);
         return;
       case 'cancelled':
         this.closePosition(delivery.claim);
         this.pending.cancels.push(delivery);
+        this.told(delivery, 'cancelled', error);
         return;
       case 'timed-out':
         this.settleFailure(delivery, delivery.signal.reason as Error);
         return;
     }
     if (!failed) {
+      this.told(delivery, 'completed');
       this.closePosition(delivery.claim);
       if (delivery.trackRetention === undefined || result === undefined) {
         this.pending.acks.push({ delivery }); // the hot path: nothing to build
@@ -421,14 +458,17 @@ export class QueueWorker {
     const payload = this.settings.logPayloads ? ` payload=${JSON.stringify(job.payload)}` : '';
     const stack = error instanceof Error ? error.stack : undefined;
     if (isRateLimited(error)) {
+      this.told(delivery, 'deferred', error);
       this.settings.logger.log(workerMessages.throttled(this.queue, delivery, error.retryAfterMs));
       this.pending.retries.push({ delivery, delay: Math.max(0, error.retryAfterMs), error: errorJson(error, delivery.attempt - 1), defer: true });
     } else if (isPermanent(error) || delivery.attempt >= delivery.maxAttempts) {
       const why = isPermanent(error) ? 'failed permanently' : `failed on its last attempt (${delivery.attempt}/${delivery.maxAttempts})`;
+      this.told(delivery, 'dead', error);
       this.settings.logger.error(workerMessages.failedDead(this.queue, delivery, why, message, payload), stack);
       this.pending.deads.push({ claim: delivery.claim, position: delivery.position, made: delivery.attempt, error: errorJson(error, delivery.attempt) });
     } else {
       const delay = backoffDelay(job.options.backoff ?? this.settings.defaults.backoff, delivery.attempt);
+      this.told(delivery, 'retried', error);
       this.settings.logger.warn(workerMessages.failedRetry(this.queue, delivery, message, delay, payload));
       this.pending.retries.push({ delivery, delay, error: errorJson(error, delivery.attempt) });
     }

@@ -71,3 +71,18 @@ local function recordPayload(rec)
   if not p5 then return nil end
   return string.sub(rec, p5 + 1)
 end
+
+-- The record with its due time (ms) in the extension, for the wait-time metrics of workers; a plain
+-- record gets an extension with only that.
+local function withDue(rec, due)
+  local _, _, _, p4, p5 = recordSeps(rec)
+  if not p5 then return rec end
+  local g = string.find(rec, GS, p4 + 1, true)
+  if g and g < p5 then
+    local ok, ext = pcall(cjson.decode, string.sub(rec, g + 1, p5 - 1))
+    if not ok or type(ext) ~= 'table' then return rec end
+    ext.d = due
+    return string.sub(rec, 1, g) .. cjson.encode(ext) .. string.sub(rec, p5)
+  end
+  return string.sub(rec, 1, p5 - 1) .. GS .. '{"v":2,"d":' .. fmt(due) .. '}' .. string.sub(rec, p5)
+end

@@ -121,7 +121,8 @@ for _, r in ipairs(A.retries or {}) do
       finishCancelled(r.id, t, rec)
     else
       if not r.defer then rec = setAttempts(rec, r.made) end
-      local score = addDelayed(rec, now + math.max(0, tonumber(r.delay) or 0))
+      local due = now + math.max(0, tonumber(r.delay) or 0)
+      local score = addDelayed(withDue(rec, due), due)
       if r.k then
         local previous = trackGet(r.id) or {}
         trackSet(r.id, { s = 'delayed', at = score, k = r.k, e = r.err, a = r.made, m = previous.m })

@@ -49,7 +49,7 @@ for i = 1, n do
     local retention = track and tonumber(track[i]) or 0
     if delay > 0 then
       local due = now + delay
-      local score = addDelayed(record, due)
+      local score = addDelayed(withDue(record, due), due)
       if minDue == nil or due < minDue then minDue = due end
       if retention > 0 then trackSet(id, { s = 'delayed', at = score, k = retention }) end
     else
