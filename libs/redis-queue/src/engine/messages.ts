@@ -35,6 +35,10 @@ export const workerMessages = {
   shutdownUnsettled: (queue: string, finished: number, released: number, reason: string) =>
     `Queue "${queue}": could not reach Redis at shutdown (${reason}): ${finished} finished job(s) were not acknowledged and ` +
     `${released} unfinished job(s) were not released; they run again once their lease expires`,
+  rulesChanged: (queue: string, changes: string) =>
+    `Queue "${queue}": queue-wide rules set by this worker for every worker of the queue: ${changes}`,
+  rulesNotStored: (queue: string, reason: string) =>
+    `Queue "${queue}": could not store the queue's rules yet (${reason}); retrying before claiming`,
   observerFailed: (queue: string, reason: string) => `Queue "${queue}": a job observer threw (${reason}); ignored`,
   paused: (queue: string, reason: string) => `Queue "${queue}": worker loop paused: ${reason}; retrying with backoff`,
   resumed: (queue: string, ms: number) => `Queue "${queue}": worker loop resumed after ${ms} ms`,

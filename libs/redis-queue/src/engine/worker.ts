@@ -1,6 +1,7 @@
 import { performance } from 'perf_hooks';
 import { backoffDelay, BackoffOptions } from './backoff.js';
 import { decodeRecord, DecodedJob, encodePayload, recordId, RS } from './codec.js';
+import { QueueAdmin, QueueRules } from './admin.js';
 import { Claim, Delivery } from './delivery.js';
 import {
   isPermanent,
@@ -57,6 +58,12 @@ export interface WorkerSettings {
   maxProgressBytes?: number;
   /** Watch the jobs this worker runs (metrics, tracing). Default: none. */
   observers?: readonly JobObserver[];
+  /**
+   * Queue-wide rules (rate limit, global and per-group concurrency, per-group rate limit) this worker's
+   * handler declares; stored in Redis at start, where every worker of the queue obeys them (the last
+   * worker to start wins; a change is logged). Default: leave what Redis has.
+   */
+  rules?: QueueRules;
 }
 
 export const DEFAULT_JOB_ID_RETENTION = 3_600_000;
@@ -158,7 +165,8 @@ export class QueueWorker {
     // Two lanes share the worker's state, so that one claim is on the wire while the other's jobs run:
     // Redis and this process work in parallel instead of taking turns.
     const lanes = this.settings.concurrency > 1 ? 2 : 1;
-    this.lanes = Promise.all(Array.from({ length: lanes }, () => this.lane())).then(() => undefined);
+    const configured = this.settings.rules ? this.configure(this.settings.rules) : Promise.resolve();
+    this.lanes = configured.then(() => Promise.all(Array.from({ length: lanes }, () => this.lane()))).then(() => undefined);
     const every = Math.max(50, Math.floor(this.settings.leaseMs / 3));
     this.renewTimer = setInterval(() => void this.renew(), every);
     this.renewTimer.unref();
@@ -172,6 +180,21 @@ export class QueueWorker {
   stop(timeoutMs: number): Promise<void> {
     this.stopped ??= this.shutdown(timeoutMs);
     return this.stopped;
+  }
+
+  /** Stores the rules this worker declares (before it claims anything), logging what changed. */
+  private async configure(rules: QueueRules): Promise<void> {
+    for (let attempt = 0; this.lifecycle === 'running'; attempt++) {
+      try {
+        const previous = await new QueueAdmin(this.settings.client, this.settings.prefix).configure(this.queue, rules);
+        const changed = describeRuleChanges(previous, rules);
+        if (changed) this.settings.logger.log(workerMessages.rulesChanged(this.queue, changed));
+        return;
+      } catch (error) {
+        if (attempt === 0) this.settings.logger.warn(workerMessages.rulesNotStored(this.queue, (error as Error).message));
+        await Promise.race([sleep(Math.min(5000, 200 * 2 ** attempt)), this.stopRequested]);
+      }
+    }
   }
 
   // -- notifications ------------------------------------------------------------------------------
@@ -673,6 +696,24 @@ export class QueueWorker {
     const outage = now - this.failingSince;
     await Promise.race([sleep(Math.min(100 + outage / 2, 5000) * (0.5 + Math.random() / 2)), this.stopRequested]);
   }
+}
+
+/** "rateLimit 100/1000ms -> 50/1000ms, ..." for the rules that `next` changes; '' when none. */
+function describeRuleChanges(previous: QueueRules, next: QueueRules): string {
+  const show = (value: unknown): string =>
+    value === null || value === undefined
+      ? 'none'
+      : typeof value === 'object'
+        ? `${(value as { max: number }).max}/${(value as { duration: number }).duration}ms`
+        : String(value);
+  const changes: string[] = [];
+  for (const key of ['rateLimit', 'globalConcurrency', 'groupConcurrency', 'groupRateLimit'] as const) {
+    if (next[key] === undefined) continue;
+    const before = show(previous[key]);
+    const after = show(next[key]);
+    if (before !== after) changes.push(`${key} ${before} -> ${after}`);
+  }
+  return changes.join(', ');
 }
 
 /** Pending settles of a failed round trip, put back before those added meanwhile. */
