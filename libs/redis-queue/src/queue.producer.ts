@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { broadcast, BulkJob, CancelResult, EnqueueOptions, JobProducer, QueueNotifications } from './engine/index.js';
+import { broadcast, BulkJob, CancelResult, EnqueueOptions, JobProducer, QueueNotifications, ScheduleSpec } from './engine/index.js';
 import { validateForBroadcast } from './broadcast.validator.js';
 import { needsValidation, validateForEnqueue } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
@@ -66,6 +66,20 @@ export class QueueProducer implements OnApplicationBootstrap {
     if (this.options.validation) await validateForBroadcast(channel, payload, this.options.validatorOptions);
     const { prefix, maxPayloadBytes, commandTimeout: timeout } = this.options;
     return broadcast({ client: this.connections.producer(), prefix, maxPayloadBytes, timeout }, channel, payload);
+  }
+
+  /**
+   * Creates or replaces a recurring schedule: `{ cron, timeZone? }` or `{ every }` (ms), with the
+   * `payload` and `options` of each tick's job. Exactly one job per tick however many instances run, with
+   * no leader; the queue's workers produce the ticks. Resolves true if it is new or changed.
+   */
+  schedule(queue: string, name: string, spec: ScheduleSpec): Promise<boolean> {
+    return this.producer().schedule(queue, name, spec);
+  }
+
+  /** Removes a schedule (and the job it enqueued ahead for its next tick). Resolves true if it existed. */
+  unschedule(queue: string, name: string): Promise<boolean> {
+    return this.producer().unschedule(queue, name);
   }
 
   /**

@@ -6,7 +6,7 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { LIBRARY_VERSION, QueueWorker, WorkerRegistration } from './engine/index.js';
+import { LIBRARY_VERSION, QueueWorker, Scheduler, WorkerRegistration } from './engine/index.js';
 import { HandlerExplorer } from './handler.explorer.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -24,6 +24,7 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly logger = new Logger(REDIS_QUEUE_LOGGER);
   private workers: QueueWorker[] = [];
   private registration?: WorkerRegistration;
+  private scheduler?: Scheduler;
   /** The startup durability check, stopped when shutdown begins so that it sends nothing after. */
   private durabilityCheck?: { stop: AbortController; done: Promise<void> };
 
@@ -73,11 +74,22 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
       LIBRARY_VERSION,
     );
     this.registration.start();
+    // The schedules of the queues this app runs: every instance ticks them, one job per tick.
+    this.scheduler = new Scheduler({
+      client,
+      notifications,
+      prefix: this.options.prefix,
+      queues: this.workers.map((w) => w.queue),
+      logger: this.logger,
+    });
+    this.scheduler.start();
     this.logger.log(messages.workersStarted(this.workers.map((w) => w.queue)));
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.durabilityCheck?.stop.abort();
+    this.scheduler?.stop();
+    this.scheduler = undefined;
     if (this.workers.length === 0) return;
     this.logger.log(messages.workersStopping(this.options.shutdownTimeout));
     await Promise.all(this.workers.map((worker) => worker.stop(this.options.shutdownTimeout)));

@@ -23,3 +23,4 @@ export * from './events.js';
 export * from './registry.js';
 export * from './version.js';
 export * from './observer.js';
+export * from './schedules.js';

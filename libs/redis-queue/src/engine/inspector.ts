@@ -157,7 +157,8 @@ export interface InspectorSettings {
 interface TrackEntry {
   s: string;
   rec?: string;
-  at?: number;
+  /** Delayed: the score, as text (it keeps every bit of the FIFO fraction). */
+  at?: string;
   t?: string;
   p?: number;
   k?: number;
@@ -291,7 +292,7 @@ export class QueueInspector {
     if (t.s === 'cancelling') info.cancelling = true;
     const maxAttempts = t.m ?? job.options.attempts;
     if (maxAttempts !== undefined) info.maxAttempts = maxAttempts;
-    if (t.s === 'delayed' && t.at !== undefined) info.runAt = new Date(Math.floor(t.at));
+    if (t.s === 'delayed' && t.at !== undefined) info.runAt = new Date(Math.floor(Number(t.at)));
     if (t.f !== undefined) info.finishedAt = new Date(t.f);
     if (job.ext.priority !== undefined) info.priority = job.ext.priority;
     if (job.ext.group !== undefined) info.group = job.ext.group;

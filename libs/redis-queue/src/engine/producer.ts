@@ -16,6 +16,7 @@ import { QueueNotifications } from './notifications.js';
 import { producerMessages } from './producer.messages.js';
 import { RedisClient, replaceIfStale, whenReady } from './redis-client.js';
 import { noteQueue } from './registry.js';
+import { assertScheduleName, parseSchedule, ScheduleSpec, ScheduleStore } from './schedules.js';
 import { ReplicationOptions, ReplicationTimeoutError, waitForReplicas } from './replication.js';
 import { packArgs, ScriptedClient, withScripts } from './scripts.js';
 
@@ -168,6 +169,39 @@ export class JobProducer {
     } finally {
       c.inFlight--;
     }
+  }
+
+  /**
+   * Creates or replaces the schedule `name` of `queue`: one job per tick, across every instance, produced
+   * by the workers of the queue (see Scheduler). Unchanged, it keeps its next and last run.
+   */
+  async schedule(queue: string, name: string, spec: ScheduleSpec): Promise<boolean> {
+    assertScheduleName(name);
+    const parsed = parseSchedule(spec, 'api', 'schedule', this.maxPayloadBytes);
+    this.keysOf(queue);
+    await this.ready(queue);
+    try {
+      return await this.schedules().upsert(queue, name, parsed);
+    } catch (error) {
+      throw this.wrap(error as Error, queue, undefined);
+    }
+  }
+
+  /** Removes the schedule `name` of `queue`, and the job it had enqueued ahead for its next tick. */
+  async unschedule(queue: string, name: string): Promise<boolean> {
+    assertScheduleName(name);
+    this.keysOf(queue);
+    await this.ready(queue);
+    try {
+      return await this.schedules().remove(queue, name);
+    } catch (error) {
+      throw this.wrap(error as Error, queue, undefined);
+    }
+  }
+
+  private scheduleStore?: ScheduleStore;
+  private schedules(): ScheduleStore {
+    return (this.scheduleStore ??= new ScheduleStore(this.client, this.settings.prefix));
   }
 
   /**

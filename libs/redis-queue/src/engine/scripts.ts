@@ -20,6 +20,7 @@ export interface ScriptCommands {
   rqDead(...args: Array<string | Buffer>): Promise<[number, number]>;
   rqPromote(...args: Array<string | Buffer>): Promise<number>;
   rqConfigure(...args: Array<string | Buffer>): Promise<Array<string | null>>;
+  rqSchedule(...args: Array<string | Buffer>): Promise<number>;
 }
 
 /** claim.lua's reply: token (0: none), records joined by RS, ms to the next look (-1: none), stale
@@ -39,6 +40,7 @@ const SCRIPTS: ReadonlyArray<{ command: keyof ScriptCommands; file: string }> = 
   { command: 'rqDead', file: 'dead.lua' },
   { command: 'rqPromote', file: 'promote.lua' },
   { command: 'rqConfigure', file: 'configure.lua' },
+  { command: 'rqSchedule', file: 'schedule.lua' },
 ];
 
 /** Shared Lua, prepended in this order. */

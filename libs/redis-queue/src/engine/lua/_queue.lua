@@ -388,3 +388,56 @@ end
 local function isCallerId(id)
   return string.find(id, '%D') ~= nil
 end
+
+---------------------------------------------------------------------------------------------------
+-- Storing jobs (enqueue, a schedule's tick): a batch collects the ready records to push them together;
+-- delayed ones go straight to the delayed set.
+
+-- Takes a caller-chosen id for a new job; false when it is taken (waiting, running, dead, or completed
+-- within its retention window).
+local function takeCallerId(M, id)
+  if redis.call('SADD', K.ids, id) == 1 then return true end
+  local freeAt = redis.call('ZSCORE', K.retainedIds, id)
+  if freeAt and tonumber(freeAt) <= M.now then
+    redis.call('ZREM', K.retainedIds, id) -- its job completed and the retention window has passed
+    return true
+  end
+  return false
+end
+
+local function newBatch(M)
+  return { M = M, ready = {}, trackedReady = 0, minDue = nil, firstDue = nil, prefix = SEP .. '0' .. SEP .. fmt(M.now) .. SEP }
+end
+
+-- Stages one job: `tail` is the record after its id, attempts and enqueued-at (codec.ts encodeTail).
+local function stageJob(batch, id, tail, delay, retention)
+  local record = id .. batch.prefix .. tail
+  if delay > 0 then
+    local due = batch.M.now + delay
+    if batch.minDue == nil then batch.firstDue = firstScore(K.delayed) or false end
+    local score = addDelayed(withDue(record, due), due)
+    if batch.minDue == nil or due < batch.minDue then batch.minDue = due end
+    -- Scores are kept as text: cjson writes numbers with 14 digits, which would drop the FIFO fraction.
+    if retention > 0 then trackSet(id, { s = 'delayed', at = fmtScore(score), k = retention }) end
+    return score
+  end
+  batch.ready[#batch.ready + 1] = record
+  if retention > 0 then
+    trackSet(id, { s = 'ready', rec = record, k = retention })
+    batch.trackedReady = batch.trackedReady + 1
+  end
+  return nil
+end
+
+-- Pushes the batch's ready jobs and tells idle workers what changed.
+local function commitBatch(batch)
+  local M = batch.M
+  saveGroupSeq()
+  if batch.trackedReady > 0 then redis.call('HINCRBY', K.meta, 'tracked', batch.trackedReady) end
+  pushReadyMany(M, batch.ready)
+  if #batch.ready > 0 and redis.call('EXISTS', K.wake) == 0 and grantable(M, 1) > 0 then announce() end
+  if batch.minDue ~= nil and (not batch.firstDue or batch.minDue < math.floor(batch.firstDue)) then
+    -- Idle workers sleep until the earliest due time they know of: tell them about an earlier one.
+    redis.call(PUBLISH, NOTIFY, 't' .. fmt(batch.minDue))
+  end
+end

@@ -125,7 +125,7 @@ for _, r in ipairs(A.retries or {}) do
       local score = addDelayed(withDue(rec, due), due)
       if r.k then
         local previous = trackGet(r.id) or {}
-        trackSet(r.id, { s = 'delayed', at = score, k = r.k, e = r.err, a = r.made, m = previous.m })
+        trackSet(r.id, { s = 'delayed', at = fmtScore(score), k = r.k, e = r.err, a = r.made, m = previous.m })
       end
       if not r.defer then
         emit(M, 'failed', r.id or recordId(rec) or '', { 'attempt', fmt(r.made), 'error', r.err or '{}' })

@@ -24,50 +24,17 @@ if generate > 0 then
 end
 local result = { generate > 0 and seq + 1 or 0 }
 
-local ready = {}
-local minDue = nil
-local firstDue = delays and firstScore(K.delayed)
-local trackedReady = 0
-local prefix = SEP .. '0' .. SEP .. fmt(now) .. SEP
+local batch = newBatch(M)
 for i = 1, n do
   local id = callerIds and callerIds[i] or ''
   if id == '' then
     seq = seq + 1
     id = fmt(seq)
-  elseif redis.call('SADD', K.ids, id) == 0 then
-    local freeAt = redis.call('ZSCORE', K.retainedIds, id)
-    if freeAt and tonumber(freeAt) <= now then
-      redis.call('ZREM', K.retainedIds, id) -- its job completed and the retention window has passed
-    else
-      result[#result + 1] = i - 1
-      id = nil
-    end
+  elseif not takeCallerId(M, id) then
+    result[#result + 1] = i - 1
+    id = nil
   end
-  if id then
-    local record = id .. prefix .. tails[i]
-    local delay = delays and tonumber(delays[i]) or 0
-    local retention = track and tonumber(track[i]) or 0
-    if delay > 0 then
-      local due = now + delay
-      local score = addDelayed(withDue(record, due), due)
-      if minDue == nil or due < minDue then minDue = due end
-      if retention > 0 then trackSet(id, { s = 'delayed', at = score, k = retention }) end
-    else
-      ready[#ready + 1] = record
-      if retention > 0 then
-        trackSet(id, { s = 'ready', rec = record, k = retention })
-        trackedReady = trackedReady + 1
-      end
-    end
-  end
+  if id then stageJob(batch, id, tails[i], delays and tonumber(delays[i]) or 0, track and tonumber(track[i]) or 0) end
 end
-saveGroupSeq()
-if trackedReady > 0 then redis.call('HINCRBY', K.meta, 'tracked', trackedReady) end
-
-pushReadyMany(M, ready)
-if #ready > 0 and redis.call('EXISTS', K.wake) == 0 and grantable(M, 1) > 0 then announce() end
-if minDue ~= nil and (firstDue == nil or minDue < math.floor(firstDue)) then
-  -- Idle workers sleep until the earliest due time they know of: tell them about an earlier one.
-  redis.call(PUBLISH, NOTIFY, 't' .. fmt(minDue))
-end
+commitBatch(batch)
 return result

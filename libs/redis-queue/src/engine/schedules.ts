@@ -1,0 +1,304 @@
+import { createHash } from 'crypto';
+import { Cron } from 'croner';
+import { encodePayload, encodeTail } from './codec.js';
+import { describe } from './describe.js';
+import { InvalidOptionError } from './errors.js';
+import { StoredSchedule } from './inspector.js';
+import { asOptionObject, EnqueueOptions, parseEnqueueOptions } from './job-options.js';
+import { assertQueueName, notifyChannel, queueKeyList, queueKeys } from './keys.js';
+import { QueueLogger } from './logger.js';
+import { QueueNotifications } from './notifications.js';
+import { RedisClient } from './redis-client.js';
+import { packArgs, ScriptedClient, withScripts } from './scripts.js';
+import { sleep } from './signal.js';
+import { LongTimer, setLongTimeout } from './timers.js';
+
+/** When a schedule runs, and the job each tick produces. */
+export interface ScheduleSpec {
+  /**
+   * Cron expression: 5 fields (minute precision) or 6 (seconds first), as croner reads them; in
+   * `timeZone`. Not with `every`.
+   */
+  cron?: string;
+  /** Interval in ms (at least 10), ticks aligned to multiples of it since the epoch. Not with `cron`. */
+  every?: number;
+  /** IANA time zone of `cron` (e.g. 'Europe/Paris'). Default: UTC. */
+  timeZone?: string;
+  /** The payload of each tick's job. Default: null. */
+  payload?: unknown;
+  /** Enqueue options of each tick's job (attempts, backoff, priority, timeout, track...). Not delay, runAt or jobId. */
+  options?: EnqueueOptions;
+  /**
+   * Ticks that passed while nothing ran the schedule (every instance down): `once` runs one job for them
+   * as soon as an instance is back, `skip` runs none and waits for the next tick. Default: `once`.
+   */
+  missed?: 'skip' | 'once';
+}
+
+/** A tick later than this when its instance gets to it counts as missed (the `missed` policy applies). */
+const MISSED_AFTER_MS = 1000;
+/** Tick jobs are enqueued this long before their tick (at most), as delayed jobs due at the tick. */
+const MAX_LEAD_MS = 5000;
+const SCHEDULE_KEYS = ['cron', 'every', 'timeZone', 'payload', 'options', 'missed'];
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:\- ]{0,99}$/;
+const FORBIDDEN_TICK_OPTIONS = ['delay', 'runAt', 'jobId'];
+
+/** A schedule checked and ready to store: its definition and what identifies it. */
+export interface ParsedSchedule {
+  stored: Omit<StoredSchedule, 'name' | 'next' | 'last'>;
+  fingerprint: string;
+}
+
+export function assertScheduleName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new InvalidOptionError(
+      'name',
+      `must be 1-100 characters of letters, digits, spaces, ".", "_", ":" or "-", starting with a letter or digit (got ${describe(name)})`,
+    );
+  }
+}
+
+/** Validates a schedule (errors name the field, prefixed by `field`) and encodes what each tick enqueues. */
+export function parseSchedule(value: unknown, source: 'decorator' | 'api', field = 'schedule', maxPayloadBytes?: number): ParsedSchedule {
+  const o = asOptionObject(value, field, SCHEDULE_KEYS) as ScheduleSpec;
+  if ((o.cron === undefined) === (o.every === undefined)) {
+    throw new InvalidOptionError(field, 'needs exactly one of "cron" or "every"');
+  }
+  if (o.cron !== undefined) {
+    if (typeof o.cron !== 'string') throw new InvalidOptionError(`${field}.cron`, `must be a cron expression (got ${describe(o.cron)})`);
+    try {
+      new Cron(o.cron, { timezone: o.timeZone, paused: true });
+    } catch (error) {
+      throw new InvalidOptionError(`${field}.cron`, `is not a valid cron expression: ${(error as Error).message} (got ${describe(o.cron)})`);
+    }
+  }
+  if (o.every !== undefined && (typeof o.every !== 'number' || !Number.isInteger(o.every) || o.every < 10 || o.every > 366 * 86_400_000)) {
+    throw new InvalidOptionError(`${field}.every`, `must be an integer number of ms from 10 to ${366 * 86_400_000} (got ${describe(o.every)})`);
+  }
+  if (o.timeZone !== undefined) {
+    if (o.cron === undefined) throw new InvalidOptionError(`${field}.timeZone`, 'goes with "cron" only');
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: o.timeZone });
+    } catch {
+      throw new InvalidOptionError(`${field}.timeZone`, `is not an IANA time zone (got ${describe(o.timeZone)})`);
+    }
+  }
+  if (o.missed !== undefined && o.missed !== 'skip' && o.missed !== 'once') {
+    throw new InvalidOptionError(`${field}.missed`, `must be 'skip' or 'once' (got ${describe(o.missed)})`);
+  }
+  const options = o.options === undefined ? {} : asOptionObject(o.options, `${field}.options`, [
+    'attempts',
+    'backoff',
+    'traceId',
+    'priority',
+    'group',
+    'timeout',
+    'track',
+  ]);
+  for (const key of FORBIDDEN_TICK_OPTIONS) {
+    if (key in options) throw new InvalidOptionError(`${field}.options.${key}`, 'is set by the schedule for each tick');
+  }
+  parseEnqueueOptions(options); // checks each option's value
+  const payload = encodePayload(o.payload ?? null, maxPayloadBytes);
+  const stored: ParsedSchedule['stored'] = { source, missed: o.missed ?? 'once', payload, options };
+  if (o.cron !== undefined) stored.cron = o.cron;
+  if (o.every !== undefined) stored.every = o.every;
+  if (o.timeZone !== undefined) stored.tz = o.timeZone;
+  const fingerprint = createHash('sha1').update(JSON.stringify(stored)).digest('hex').slice(0, 16);
+  return { stored, fingerprint };
+}
+
+/**
+ * The first tick strictly after `from` (ms). `every`: multiples of the interval since the epoch, so
+ * every instance computes the same ticks. `cron`: croner in the schedule's time zone. On a daylight-
+ * saving change a wall time that does not exist (02:30 when clocks jump from 02:00 to 03:00) runs once,
+ * an hour later than written, and one that happens twice (02:30 when clocks go back) runs once, at the
+ * second.
+ */
+export function tickAfter(s: Pick<StoredSchedule, 'cron' | 'every' | 'tz'>, from: number): number | undefined {
+  if (s.every !== undefined) return (Math.floor(from / s.every) + 1) * s.every;
+  if (s.cron === undefined) return undefined;
+  const next = new Cron(s.cron, { timezone: s.tz, paused: true }).nextRun(new Date(from));
+  return next ? next.getTime() : undefined;
+}
+
+/** How long before a tick its job is enqueued (as a delayed job due at the tick). */
+function leadOf(s: StoredSchedule, tick: number): number {
+  const after = tickAfter(s, tick);
+  const interval = after === undefined ? MAX_LEAD_MS * 2 : after - tick;
+  return Math.max(0, Math.min(MAX_LEAD_MS, Math.floor(interval / 2)));
+}
+
+/** The record tail of a schedule's tick job. */
+function tickTail(s: StoredSchedule): string {
+  const options = parseEnqueueOptions(s.options ?? {});
+  return encodeTail(s.payload, options.stored, options.traceId, { ...options.ext, schedule: s.name });
+}
+
+/** Stores, replaces or removes schedules (one script call each). */
+export class ScheduleStore {
+  private readonly client: ScriptedClient;
+
+  constructor(
+    client: RedisClient,
+    private readonly prefix: string,
+  ) {
+    this.client = withScripts(client);
+  }
+
+  /** Creates or replaces a schedule; a schedule unchanged keeps its next and last run. Resolves true if it changed. */
+  async upsert(queue: string, name: string, schedule: ParsedSchedule): Promise<boolean> {
+    assertQueueName(queue);
+    assertScheduleName(name);
+    const next = tickAfter(schedule.stored, Date.now());
+    if (next === undefined) throw new InvalidOptionError('schedule', 'never ticks (the cron expression has no future run)');
+    const reply = await this.client.rqSchedule(
+      ...queueKeyList(this.prefix, queue),
+      packArgs(this.client, { op: 'upsert', name, def: JSON.stringify(schedule.stored), fingerprint: schedule.fingerprint, next }),
+    );
+    return reply === 1;
+  }
+
+  /** Removes a schedule and the job it enqueued ahead for its next tick. Resolves true if it existed. */
+  async remove(queue: string, name: string): Promise<boolean> {
+    assertQueueName(queue);
+    return (await this.client.rqSchedule(...queueKeyList(this.prefix, queue), packArgs(this.client, { op: 'remove', name }))) === 1;
+  }
+
+  /** Removes the handler-declared schedules of `queue` that are not in `keep` (code that no longer declares them). */
+  async prune(queue: string, keep: readonly string[]): Promise<number> {
+    assertQueueName(queue);
+    return this.client.rqSchedule(...queueKeyList(this.prefix, queue), packArgs(this.client, { op: 'prune', keep: [...keep] }));
+  }
+}
+
+export interface SchedulerSettings {
+  /** Connection for commands (a worker-role connection: it waits through outages). */
+  client: RedisClient;
+  notifications: QueueNotifications;
+  prefix: string;
+  /** The queues whose schedules this process ticks (those it runs handlers for). */
+  queues: readonly string[];
+  logger: QueueLogger;
+}
+
+interface Armed {
+  timer?: LongTimer;
+  tick: number;
+}
+
+/**
+ * Turns the schedules of some queues into jobs, in every process that runs their handlers, with no
+ * leader: each process arms a timer a little before each tick and asks Redis to fire it; the
+ * compare-and-set in schedule.lua lets exactly one of them enqueue the tick's job, as a delayed job due at
+ * the tick (so it starts as precisely as any delayed job, and never early). A schedule changed or removed
+ * anywhere is re-read at once (the queue's channel says `s`).
+ */
+export class Scheduler {
+  private readonly client: ScriptedClient;
+  private readonly armed = new Map<string, Armed>();
+  private readonly stops: Array<() => void> = [];
+  private stopped = false;
+
+  constructor(private readonly settings: SchedulerSettings) {
+    this.client = withScripts(settings.client);
+  }
+
+  start(): void {
+    for (const queue of this.settings.queues) {
+      const channel = notifyChannel(this.settings.prefix, queue);
+      this.stops.push(
+        this.settings.notifications.subscribe(channel, (message) => {
+          if (message === 's') void this.load(queue);
+        }),
+        this.settings.notifications.onResubscribed(() => void this.load(queue)),
+      );
+      void this.load(queue);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const stop of this.stops.splice(0)) stop();
+    for (const a of this.armed.values()) a.timer?.clear();
+    this.armed.clear();
+  }
+
+  /** Reads the queue's schedules and arms a timer for each (retrying while Redis is away). */
+  private async load(queue: string): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const all = await this.client.hgetall(queueKeys(this.settings.prefix, queue).schedules);
+        const seen = new Set<string>();
+        for (const json of Object.values(all)) {
+          const s = JSON.parse(json) as StoredSchedule;
+          seen.add(`${queue}\0${s.name}`);
+          this.arm(queue, s);
+        }
+        for (const [key, a] of this.armed) {
+          if (key.startsWith(`${queue}\0`) && !seen.has(key)) {
+            a.timer?.clear();
+            this.armed.delete(key);
+          }
+        }
+        return;
+      } catch (error) {
+        if (attempt === 0) this.settings.logger.warn(`Queue "${queue}": could not read its schedules (${(error as Error).message}); retrying`);
+        await sleep(Math.min(5000, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  private arm(queue: string, s: StoredSchedule): void {
+    if (s.next === undefined) return;
+    const key = `${queue}\0${s.name}`;
+    const current = this.armed.get(key);
+    if (current && current.tick === s.next) return;
+    current?.timer?.clear();
+    const armed: Armed = { tick: s.next };
+    this.armed.set(key, armed);
+    const wait = s.next - leadOf(s, s.next) - Date.now();
+    armed.timer = setLongTimeout(() => void this.fire(queue, s, armed), Math.max(0, wait));
+  }
+
+  /** Fires the schedule's next tick (or its missed ticks, by its policy), then re-reads it. */
+  private async fire(queue: string, s: StoredSchedule, armed: Armed): Promise<void> {
+    if (this.stopped || this.armed.get(`${queue}\0${s.name}`) !== armed || s.next === undefined) return;
+    const now = Date.now();
+    const tick = s.next;
+    const missed = tick < now - MISSED_AFTER_MS;
+    const next = tickAfter(s, missed ? now : tick);
+    const skip = missed && s.missed === 'skip';
+    if (missed) this.settings.logger.log(`Queue "${queue}": schedule "${s.name}" missed ticks since ${new Date(tick).toISOString()}; ${skip ? 'skipping them' : 'running one job for them'}`);
+    try {
+      await this.client.rqSchedule(
+        ...queueKeyList(this.settings.prefix, queue),
+        packArgs(this.client, { op: 'fire', name: s.name, tick, next, tail: skip ? '' : tickTail(s), skip }),
+      );
+    } catch (error) {
+      this.settings.logger.warn(`Queue "${queue}": schedule "${s.name}" could not fire its tick (${(error as Error).message}); retrying`);
+      await sleep(500);
+      this.armed.delete(`${queue}\0${s.name}`);
+    }
+    await this.reload(queue, s.name);
+  }
+
+  /** Reads one schedule again after its tick, and arms it (or forgets it, if it is gone). */
+  private async reload(queue: string, name: string): Promise<void> {
+    const key = `${queue}\0${name}`;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const json = await this.client.hget(queueKeys(this.settings.prefix, queue).schedules, name);
+        if (json === null) {
+          this.armed.get(key)?.timer?.clear();
+          this.armed.delete(key);
+        } else {
+          this.arm(queue, JSON.parse(json) as StoredSchedule);
+        }
+        return;
+      } catch {
+        await sleep(Math.min(5000, 200 * 2 ** attempt));
+      }
+    }
+  }
+}
