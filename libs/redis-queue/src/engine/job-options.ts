@@ -44,6 +44,13 @@ export interface EnqueueOptions {
    * and time per job (README, "Tracking"). Default: false, or the queue's `track` setting.
    */
   track?: boolean | { retention?: number };
+  /**
+   * Collapses a burst into one job: while a job enqueued with the same `key` is still waiting for its
+   * turn, another enqueue replaces its payload (and options) and pushes its start back to `delay` ms
+   * from now, but never later than `maxWait` ms after the first of the burst; the id of that one job is
+   * returned. Not with `delay`, `runAt` or `jobId`. Default: none.
+   */
+  debounce?: { key: string; delay: number; maxWait?: number };
 }
 
 /** Defaults for jobs of a queue (module-wide or per handler). */
@@ -61,6 +68,8 @@ export interface ParsedEnqueueOptions {
   traceId?: string;
   /** Version-2 options (the record's extension); absent for a plain job. */
   ext?: JobExtension;
+  /** Debounce: the key, the window and the longest wait (ms). */
+  debounce?: { key: string; delay: number; maxWait: number };
 }
 
 /** Default `track.retention`: 24 hours. */
@@ -68,7 +77,8 @@ export const DEFAULT_TRACK_RETENTION = 24 * 3_600_000;
 const MAX_RETENTION = 30 * 24 * 3_600_000;
 const MAX_TIMEOUT = 24 * 3_600_000;
 
-const ENQUEUE_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'jobId', 'traceId', 'priority', 'group', 'timeout', 'track'];
+const ENQUEUE_KEYS = ['delay', 'runAt', 'attempts', 'backoff', 'jobId', 'traceId', 'priority', 'group', 'timeout', 'track', 'debounce'];
+const MAX_DELAY_FOR_DEBOUNCE = 24 * 3_600_000;
 const DEFAULT_KEYS = ['attempts', 'backoff'];
 const MAX_DELAY_MS = 10 * 365 * 24 * 3_600_000;
 
@@ -105,6 +115,24 @@ export function parseEnqueueOptions(options: unknown, now: number = Date.now()):
   }
   const ext = parseExtension(o);
   if (ext) parsed.ext = ext;
+  if (o.debounce !== undefined) {
+    for (const other of ['delay', 'runAt', 'jobId']) {
+      if (o[other] !== undefined) throw new InvalidOptionError('debounce', `cannot be combined with "${other}"`);
+    }
+    const d = asOptionObject(o.debounce, 'debounce', ['key', 'delay', 'maxWait']);
+    assertJobId(d.key, 'debounce.key');
+    const ms = (value: unknown, field: string, min: number): number => {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_DELAY_FOR_DEBOUNCE) {
+        throw new InvalidOptionError(field, `must be a number of ms from ${min} to ${MAX_DELAY_FOR_DEBOUNCE} (got ${describe(value)})`);
+      }
+      return Math.ceil(value);
+    };
+    const delay = ms(d.delay, 'debounce.delay', 1);
+    const maxWait = d.maxWait === undefined ? MAX_DELAY_FOR_DEBOUNCE : ms(d.maxWait, 'debounce.maxWait', delay);
+    parsed.debounce = { key: d.key as string, delay, maxWait };
+    parsed.delayMs = delay;
+    parsed.ext = { ...parsed.ext, debounceKey: d.key as string };
+  }
   return parsed;
 }
 

@@ -73,6 +73,8 @@ interface PreparedJob {
   tail: string;
   track: number;
   routed: boolean;
+  /** Debounce: key, window, longest wait. */
+  debounce?: [string, number, number];
 }
 
 interface WaitingJob {
@@ -324,7 +326,8 @@ export class JobProducer {
         delayMs: options.delayMs,
         tail,
         track: ext?.trackRetention ?? 0,
-        routed: ext?.priority !== undefined || ext?.group !== undefined,
+        routed: ext?.priority !== undefined || ext?.group !== undefined || options.debounce !== undefined,
+        debounce: options.debounce ? [options.debounce.key, options.debounce.delay, options.debounce.maxWait] : undefined,
       };
     } catch (error) {
       if (total > 1 && error instanceof Error) error.message = `job ${index}: ${error.message}`;
@@ -356,6 +359,7 @@ export class JobProducer {
     let anyCallerId = false;
     let anyDelay = false;
     let anyTrack = false;
+    let anyDebounce = false;
     let routed = false;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i];
@@ -365,6 +369,7 @@ export class JobProducer {
       if (job.delayMs > 0) anyDelay = true;
       if (job.track > 0) anyTrack = true;
       if (job.routed) routed = true;
+      if (job.debounce) anyDebounce = true;
     }
     const args = packArgs(this.client, {
       tails,
@@ -373,16 +378,22 @@ export class JobProducer {
       delays: anyDelay ? jobs.map((job) => job.delayMs) : undefined,
       track: anyTrack ? jobs.map((job) => job.track) : undefined,
       routed: routed || undefined,
+      debounce: anyDebounce ? jobs.map((job) => job.debounce ?? false) : undefined,
     });
-    const [first] = await this.client.rqEnqueue(...keys, args);
+    const [first, ...rest] = (await this.client.rqEnqueue(...keys, args)) as Array<number | [number, string]>;
     const replication = this.settings.replication;
     if (replication) {
       const timeout = replication.timeout ?? this.timeout;
       const acknowledged = await waitForReplicas(this.client, keys[0], replication.replicas, timeout);
       if (acknowledged < replication.replicas) throw new ReplicationTimeoutError(acknowledged, replication.replicas, timeout);
     }
+    // Debounced jobs that collapsed into a waiting one come back as [index, id] pairs after the result.
     let next = Number(first);
-    return jobs.map((job) => (job.jobId === '' ? String(next++) : job.jobId));
+    const ids = jobs.map((job) => (job.jobId === '' ? String(next++) : job.jobId));
+    for (const entry of rest) {
+      if (Array.isArray(entry)) ids[Number(entry[0])] = String(entry[1]);
+    }
+    return ids;
   }
 
   private wrap(error: Error, queue: string, partial: { stored: number; total: number; size: number } | undefined): Error {

@@ -274,6 +274,16 @@ local function promoteDue()
   if #due == 0 then return end
   pushReadyMany(M, due)
   bulk('ZREM', K.delayed, due)
+  if redis.call('HLEN', K.debounce) > 0 then
+    -- A debounced job that is due ends its burst: the next enqueue with its key starts a new one.
+    for _, rec in ipairs(due) do
+      local ext = string.find(rec, GS, 1, true) and recordExt(rec)
+      if ext and type(ext.db) == 'string' then
+        local json = redis.call('HGET', K.debounce, ext.db)
+        if json and cjson.decode(json).id == recordId(rec) then redis.call('HDEL', K.debounce, ext.db) end
+      end
+    end
+  end
   if redis.call('HGET', K.meta, 'tracks') then
     local tracked = 0
     for _, rec in ipairs(due) do
