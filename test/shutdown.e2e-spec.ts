@@ -46,7 +46,9 @@ describe('graceful shutdown', () => {
     expect(finished).toContain('quick'); // finished within shutdownTimeout and was acknowledged
     expect(started.sort()).toEqual(['endless', 'quick']); // nothing claimed after shutdown began
     expect(abortReason).toBeInstanceOf(ShutdownAbortError);
-    expect(took).toBeLessThan(3000);
+    // Bounded by shutdownTimeout (and a short grace for the last calls), not waiting out the 30 s lease:
+    // a guard against hanging, generous for a loaded machine.
+    expect(took).toBeLessThan(25_000);
 
     // The unfinished job is ready again right away (the lease is 30 s: this is the release, not expiry),
     // at the head of the queue, with no attempt counted against it.
