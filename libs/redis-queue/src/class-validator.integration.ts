@@ -1,13 +1,43 @@
-import type * as ClassTransformer from 'class-transformer';
-import type * as ClassValidatorModule from 'class-validator';
-import type { ValidationError, ValidatorOptions } from 'class-validator';
 import { InvalidOptionError, InvalidPayloadError, PayloadValidationError } from './engine/index.js';
 import { formatProblems, HandlerCheck, PayloadCheck, Problem } from './payload.checks.js';
 import { messages } from './redis-queue.messages.js';
+import type { ClassValidatorOptions } from './redis-queue.options.js';
+
+// What this file uses of class-validator and class-transformer, declared here rather than imported, so that
+// neither package is needed to load this one or to compile against its declarations.
 
 type Constructor = abstract new (...args: never[]) => object;
-type ClassValidatorApi = typeof ClassValidatorModule;
-type ClassTransformerApi = typeof ClassTransformer;
+
+interface ValidationError {
+  property: string;
+  constraints?: Record<string, string>;
+  children?: ValidationError[];
+}
+
+interface ValidationMetadata {
+  type: string;
+  constraintCls: Function;
+}
+
+interface ClassValidatorApi {
+  getMetadataStorage(): {
+    getTargetValidationMetadatas(
+      target: Function,
+      schema: string,
+      always: boolean,
+      strictGroups: boolean,
+      groups?: string[],
+    ): ValidationMetadata[];
+    getTargetValidatorConstraints(target: Function): { name?: string; async: boolean }[];
+  };
+  validate(object: object, options?: ClassValidatorOptions): Promise<ValidationError[]>;
+  validateSync(object: object, options?: ClassValidatorOptions): ValidationError[];
+}
+
+interface ClassTransformerApi {
+  plainToInstance(type: new () => object, plain: object): object;
+  Type(typeFunction: () => Function): (target: object, key: string) => void;
+}
 
 /** The maps class-transformer keeps its decorators in (per class), read to know whether a class needs it. */
 interface TransformerStorage {
@@ -44,7 +74,7 @@ export class ClassValidation {
     private readonly validator: ClassValidatorApi,
     private readonly transformer: ClassTransformerApi | undefined,
     private readonly transformerStorage: TransformerStorage | undefined,
-    private readonly options: ValidatorOptions,
+    private readonly options: ClassValidatorOptions,
   ) {
     // The built-in decorators' names (IS_EMAIL = 'isEmail', MIN = 'min', ...): their checks are synchronous.
     this.syncNames = new Set(
@@ -177,7 +207,7 @@ export class ClassValidation {
 }
 
 /** Flattens nested class-validator errors into `path: message` entries. */
-export function flattenValidationErrors(errors: ValidationError[], parent = ''): Problem[] {
+function flattenValidationErrors(errors: ValidationError[], parent = ''): Problem[] {
   return errors.flatMap((error) => {
     const path = parent ? `${parent}.${error.property}` : error.property;
     const own = Object.values(error.constraints ?? {}).map((problem) => ({ path, problem }));
@@ -190,14 +220,14 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
  * integration for these validator options. Undefined when class-validator is not installed: then no class can
  * carry its decorators, so nothing needs it, unless the app asks for a class-validator feature by name.
  */
-export async function loadClassValidation(options: ValidatorOptions): Promise<ClassValidation | undefined> {
+export async function loadClassValidation(options: ClassValidatorOptions): Promise<ClassValidation | undefined> {
   loading ??= importPackages();
   const { validator, transformer, storage } = await loading;
   return validator && new ClassValidation(validator, transformer, storage, options);
 }
 
 async function importPackages(): Promise<{ validator?: ClassValidatorApi; transformer?: ClassTransformerApi; storage?: TransformerStorage }> {
-  const validator = await importOptional<ClassValidatorApi>('class-validator', 'getMetadataStorage');
+  const validator = await importOptional<ClassValidatorApi>(() => import('class-validator'), 'class-validator', 'getMetadataStorage');
   if (!validator) {
     // Decorators of a class-validator that this package cannot import (installed elsewhere in the tree):
     // validating nothing would be silent, so say so.
@@ -206,7 +236,7 @@ async function importPackages(): Promise<{ validator?: ClassValidatorApi; transf
     }
     return {};
   }
-  const transformer = await importOptional<ClassTransformerApi>('class-transformer', 'plainToInstance');
+  const transformer = await importOptional<ClassTransformerApi>(() => import('class-transformer'), 'class-transformer', 'plainToInstance');
   return { validator, transformer, storage: transformer && (await transformerStorage(transformer)) };
 }
 
@@ -216,8 +246,7 @@ async function importPackages(): Promise<{ validator?: ClassValidatorApi; transf
  */
 async function transformerStorage(transformer: ClassTransformerApi): Promise<TransformerStorage | undefined> {
   try {
-    const internal = 'class-transformer/cjs/storage.js';
-    const module = (await import(internal)) as { defaultMetadataStorage?: TransformerStorage };
+    const module = (await import('class-transformer/cjs/storage.js')) as { defaultMetadataStorage?: TransformerStorage };
     const storage = module.defaultMetadataStorage;
     if (!storage || ![storage._typeMetadatas, storage._transformMetadatas, storage._exposeMetadatas, storage._excludeMetadatas].every((m) => m instanceof Map)) {
       return undefined;
@@ -230,9 +259,9 @@ async function transformerStorage(transformer: ClassTransformerApi): Promise<Tra
   }
 }
 
-async function importOptional<T>(name: 'class-validator' | 'class-transformer', probe: string): Promise<T | undefined> {
+async function importOptional<T>(load: () => Promise<unknown>, name: string, probe: string): Promise<T | undefined> {
   try {
-    const module = (await import(name)) as Record<string, unknown>;
+    const module = (await load()) as Record<string, unknown>;
     // Both are CommonJS: Node exposes their exports as named exports, some loaders only as `default`.
     return (probe in module ? module : module.default) as T;
   } catch (error) {
