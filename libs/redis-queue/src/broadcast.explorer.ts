@@ -156,7 +156,6 @@ export class BroadcastExplorer implements OnModuleInit, OnApplicationBootstrap, 
     let check: HandlerCheck | undefined;
     try {
       check = this.validator.handlerCheck({
-        name,
         queue: channel,
         options: { validate: options.validate, payloadType: options.payloadType },
         parameterType: (Reflect.getMetadata('design:paramtypes', prototype, method) as unknown[] | undefined)?.[0],

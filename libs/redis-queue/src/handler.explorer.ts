@@ -120,7 +120,6 @@ export class HandlerExplorer implements OnModuleInit {
     let check: HandlerCheck | undefined;
     try {
       check = this.validator.handlerCheck({
-        name,
         queue: metadata.queue,
         options,
         parameterType: (Reflect.getMetadata('design:paramtypes', prototype, method) as unknown[] | undefined)?.[0],

@@ -10,8 +10,6 @@ import { schemaEnqueueCheck, schemaHandlerCheck } from './standard-schema.integr
 
 /** What decides a handler's validation. */
 export interface HandlerValidationSource {
-  /** `ClassName.method`, for messages. */
-  name: string;
   queue: string | QueueRef;
   options: QueueHandlerOptions;
   /** The declared type of the method's first parameter (from emitted decorator metadata), if any. */
