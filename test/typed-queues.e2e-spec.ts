@@ -139,7 +139,7 @@ describe('typed queues and Standard Schema validation', () => {
     );
     // No payload: each tick would carry null, which the schema refuses.
     await expect(q.producer.schedule(SignupQueue, 'weekly', { every: 60_000 })).rejects.toThrow('Expected Object but received null');
-    expect(await q.inspector.schedules('signup')).toEqual([]);
+    expect(await q.inspector.schedules(SignupQueue)).toEqual([]);
   });
 
   it('dead-letters a payload that fails the schema before the handler, without retrying it', async () => {

@@ -82,6 +82,7 @@ export async function produce(producer: QueueProducer, engine: JobProducer, insp
   await producer.waitForResult<number>(ReportQueue, '1', { timeout: 1000 });
   await inspector.counts(EmailQueue);
   await inspector.overview(EmailQueue);
+  await inspector.schedules(EmailQueue);
   await inspector.job(EmailQueue, '1');
   await inspector.jobs(ReportQueue, 'dead', { limit: 10 });
   await inspector.deadJobs(ReportQueue, { limit: 10 });

@@ -241,7 +241,8 @@ export class QueueInspector {
   }
 
   /** The queue's schedules, by name, with their next and last run. */
-  async schedules(queue: string): Promise<ScheduleInfo[]> {
+  async schedules(ref: string | QueueRef): Promise<ScheduleInfo[]> {
+    const queue = queueName(ref);
     const all = await this.run('schedules', (c) => c.hgetall(this.keys(queue).schedules));
     const list: ScheduleInfo[] = [];
     for (const json of Object.values(all)) {
