@@ -7,7 +7,17 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { cpus, loadavg, release, totalmem } from 'os';
 import { Redis } from 'ioredis';
 import { RedisServer } from '../libs/redis-queue/src/testing/redis-server.js';
-import { BenchJob, createProducer, LibraryId, librarySettings, pollCommands, ProducerAdapter, SCALE_QUEUE } from './adapters/index.js';
+import {
+  BenchJob,
+  createProducer,
+  LibraryId,
+  librarySettings,
+  pollCommands,
+  ProducerAdapter,
+  SCALE_QUEUE,
+  Validator,
+  VALIDATORS,
+} from './adapters/index.js';
 import { WorkerChild } from './child.js';
 import { emailJob, monoMs, WelcomeEmail } from './payload.js';
 import { CommandMonitor, CommandSummary, commandStats, ownAddress, redisCpuSeconds, summarize, usedMemory, infoString } from './redis-stats.js';
@@ -17,7 +27,8 @@ import { BenchReport, LibraryResult, percentile, round } from './results.js';
 interface Config {
   quick: boolean;
   libs: LibraryId[];
-  validation: boolean;
+  /** Validated runs of ours, one per validator. */
+  validators: Validator[];
   /** Jobs for bulk enqueue, memory and processing. */
   jobs: number;
   /** Jobs per concurrency trial. */
@@ -54,7 +65,7 @@ function parseArgs(argv: string[]): Config {
   return {
     quick,
     libs,
-    validation: !has('--no-validation') && libs.includes('ours'),
+    validators: has('--no-validation') || !libs.includes('ours') ? [] : validatorsArg(value('--validators')),
     jobs: num('--jobs', quick ? 20_000 : 100_000),
     trialJobs: num('--trial-jobs', quick ? 20_000 : 50_000),
     candidates: quick
@@ -75,6 +86,17 @@ function parseArgs(argv: string[]): Config {
     phases: new Set(value('--phases')?.split(',') ?? PHASES),
   };
 }
+
+function validatorsArg(arg: string | undefined): Validator[] {
+  const chosen = (arg?.split(',') ?? [...VALIDATORS]) as Validator[];
+  for (const name of chosen) {
+    if (!VALIDATORS.includes(name)) throw new Error(`--validators: unknown validator "${name}" (${VALIDATORS.join(', ')})`);
+  }
+  return chosen;
+}
+
+/** Result keys of the validated runs of ours. */
+const VALIDATED_KEYS: Record<Validator, string> = { 'class-validator': 'oursValidated', valibot: 'oursSchema' };
 
 const LABELS: Record<LibraryId, string> = { ours: 'nestjs-redis-queue', bullmq: 'BullMQ', beeQueue: 'bee-queue' };
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -104,7 +126,7 @@ class LibraryRun {
 
   constructor(
     private readonly lib: LibraryId,
-    private readonly validated: boolean,
+    private readonly validator: Validator | undefined,
     private readonly config: Config,
     private readonly url: string,
     private readonly admin: Redis,
@@ -112,10 +134,11 @@ class LibraryRun {
   ) {
     this.result = {
       library: lib,
-      label: validated ? `${LABELS[lib]} + validation` : LABELS[lib],
+      label: validator ? `${LABELS[lib]} + ${validator}` : LABELS[lib],
       version: VERSIONS[lib],
-      validated,
-      settings: librarySettings(lib, validated),
+      validated: validator !== undefined,
+      validator,
+      settings: librarySettings(lib, validator),
       bulkCall: '',
       errors: [],
     };
@@ -125,24 +148,24 @@ class LibraryRun {
     const out: BenchJob[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const payload = emailJob(from + i);
-      out[i] = { payload: this.validated ? WelcomeEmail.from(payload) : payload };
+      out[i] = { payload: this.validator === 'class-validator' ? WelcomeEmail.from(payload) : payload };
     }
     return out;
   }
 
   async setup(): Promise<void> {
     await this.admin.flushall();
-    this.producer = await createProducer(this.lib, { url: this.url, validate: this.validated });
+    this.producer = await createProducer(this.lib, { url: this.url, validate: this.validator });
     this.result.bulkCall = this.producer.bulkCall;
     await this.spawnChild();
   }
 
   private async spawnChild(): Promise<void> {
     const execArgv =
-      this.config.cpuProf && this.lib === 'ours' && !this.validated
+      this.config.cpuProf && this.lib === 'ours' && !this.validator
         ? ['--cpu-prof', '--cpu-prof-dir=bench/results']
         : [];
-    this.child = await WorkerChild.spawn(this.lib, this.url, { validate: this.validated, execArgv });
+    this.child = await WorkerChild.spawn(this.lib, this.url, { validate: this.validator, execArgv });
   }
 
   async teardown(): Promise<void> {
@@ -528,16 +551,18 @@ async function main(): Promise<void> {
     const machine = await machineInfo(admin);
     const libraries: Record<string, LibraryResult> = {};
     const best: Partial<Record<LibraryId, number>> = {};
-    const plan: { lib: LibraryId; validated: boolean }[] = config.libs.map((lib) => ({ lib, validated: false }));
-    if (config.validation) plan.splice(1, 0, { lib: 'ours', validated: true });
-    for (const { lib, validated } of plan) {
-      const run = new LibraryRun(lib, validated, config, server.url, admin, adminAddress);
+    const plan: { lib: LibraryId; validator?: Validator }[] = config.libs.map((lib) => ({ lib }));
+    plan.splice(1, 0, ...config.validators.map((validator) => ({ lib: 'ours' as const, validator })));
+    for (const { lib, validator } of plan) {
+      const validated = validator !== undefined;
+      const key = validator ? VALIDATED_KEYS[validator] : lib;
+      const run = new LibraryRun(lib, validator, config, server.url, admin, adminAddress);
       runs.push(run);
       try {
         await run.setup();
       } catch (error) {
         run.result.errors.push(`setup: ${(error as Error).message}`);
-        libraries[validated ? 'oursValidated' : lib] = run.result;
+        libraries[key] = run.result;
         continue;
       }
       await run.phase('trials', 'warm-up', () => run.warmUp());
@@ -559,7 +584,7 @@ async function main(): Promise<void> {
         else run.result.scale = { skipped: '--no-scale-peers' };
       }
       await run.teardown();
-      libraries[validated ? 'oursValidated' : lib] = run.result;
+      libraries[key] = run.result;
     }
     const report: BenchReport = {
       bench: 'nestjs-redis-queue',

@@ -1,6 +1,6 @@
 import { ChildProcess, fork } from 'child_process';
 import { fileURLToPath } from 'url';
-import type { LibraryId } from './adapters/index.js';
+import type { LibraryId, Validator } from './adapters/index.js';
 import type { ChildReport, ChildRequest, WorkerMode } from './protocol.js';
 
 export type DoneReport = Extract<ChildReport, { type: 'done' }>;
@@ -48,11 +48,11 @@ export class WorkerChild {
     });
   }
 
-  static async spawn(lib: LibraryId, url: string, options: { validate?: boolean; execArgv?: string[] } = {}): Promise<WorkerChild> {
+  static async spawn(lib: LibraryId, url: string, options: { validate?: Validator; execArgv?: string[] } = {}): Promise<WorkerChild> {
     const child = fork(CHILD_SCRIPT, [], {
       cwd: process.cwd(),
       execArgv: ['--import', '@swc-node/register/esm-register', ...(options.execArgv ?? [])],
-      env: { ...process.env, BENCH_LIB: lib, BENCH_REDIS_URL: url, BENCH_VALIDATE: options.validate ? '1' : '0' },
+      env: { ...process.env, BENCH_LIB: lib, BENCH_REDIS_URL: url, BENCH_VALIDATE: options.validate ?? '' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const wc = new WorkerChild(lib, child);

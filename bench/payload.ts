@@ -1,4 +1,5 @@
 import { IsEmail, IsIn, IsInt, IsNumber, IsOptional, Min } from 'class-validator';
+import * as v from 'valibot';
 
 /**
  * The job every library carries: a small welcome e-mail, like PRODUCT.md's `WelcomeEmail` (67 bytes of
@@ -49,6 +50,16 @@ export class WelcomeEmail implements EmailJob {
     return Object.assign(new WelcomeEmail(), job);
   }
 }
+
+/** The same rules as a valibot schema (a Standard Schema validator), for the "validation with valibot" figures. */
+export const welcomeEmailSchema = v.object({
+  to: v.pipe(v.string(), v.email()),
+  template: v.picklist(['welcome', 'reminder']),
+  userId: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  t: v.optional(v.number()),
+  d: v.optional(v.number()),
+  w: v.optional(v.pipe(v.number(), v.integer())),
+});
 
 /** Milliseconds on CLOCK_MONOTONIC: one clock for every process of the machine (Linux), sub-ms precise. */
 export function monoMs(): number {

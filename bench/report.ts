@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'fs';
 import { emailJob } from './payload.js';
 import { BenchReport, LibraryResult, round, TargetResult } from './results.js';
 
-const COLUMNS = ['ours', 'oursValidated', 'bullmq', 'beeQueue'];
+const COLUMNS = ['ours', 'oursValidated', 'oursSchema', 'bullmq', 'beeQueue'];
 
 const ratio = (a: number | undefined, b: number | undefined): number | null =>
   a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : round(a / b, 2);
@@ -44,6 +44,20 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
     r.processingJobsPerSec == null ? missing : `${r.processingJobsPerSec}x (${ours.processing?.jobsPerSec} vs ${bull?.processing?.jobsPerSec} jobs/s)`,
     (r.processingJobsPerSec ?? 0) >= 8,
   );
+  for (const [key, what, times] of [
+    ['oursSchema', 'Standard Schema (valibot)', 10],
+    ['oursValidated', 'class-validator', 4],
+  ] as const) {
+    const validated = report.libraries[key];
+    const x = report.ratiosVsBullmq[key]?.processingJobsPerSec;
+    if (!validated && x == null) continue;
+    add(
+      `processing with ${what} validation`,
+      `>= ${times}x BullMQ`,
+      x == null ? missing : `${x}x (${validated?.processing?.jobsPerSec} vs ${bull?.processing?.jobsPerSec} jobs/s)`,
+      (x ?? 0) >= times,
+    );
+  }
   add(
     'bulk enqueue throughput',
     '>= 10x BullMQ',

@@ -6,6 +6,8 @@ export interface LibraryResult {
   label: string;
   version: string;
   validated: boolean;
+  /** The validator of a validated run of ours. */
+  validator?: string;
   settings: string;
   bulkCall: string;
   concurrency?: { chosen: number; trials: { concurrency: number; jobsPerSec: number }[] };

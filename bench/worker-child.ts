@@ -1,13 +1,13 @@
 // One library's worker, in a process of its own (the benchmark's "one worker process"). The main process
 // drives it over IPC: start a worker at a concurrency in a mode, wait for its report, stop it.
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { createWorker, LibraryId, WorkerAdapter } from './adapters/index.js';
+import { createWorker, LibraryId, Validator, WorkerAdapter } from './adapters/index.js';
 import { EmailJob, monoMs } from './payload.js';
 import type { ChildReport, ChildRequest } from './protocol.js';
 
 const lib = process.env.BENCH_LIB as LibraryId;
 const url = process.env.BENCH_REDIS_URL as string;
-const validate = process.env.BENCH_VALIDATE === '1';
+const validate = (process.env.BENCH_VALIDATE || undefined) as Validator | undefined;
 
 const send = (message: ChildReport) => process.send?.(message);
 // The benchmark owns this process: when it goes away, so do we.

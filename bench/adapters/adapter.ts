@@ -1,7 +1,11 @@
 import type { EmailJob } from '../payload.js';
 
-/** The libraries compared; `ours` may run with class-validator validation on. */
+/** The libraries compared; `ours` may run with payload validation on. */
 export type LibraryId = 'ours' | 'bullmq' | 'beeQueue';
+
+/** How `ours` validates payloads in its validated runs: a class-validator class, or a Standard Schema (valibot). */
+export type Validator = 'class-validator' | 'valibot';
+export const VALIDATORS: readonly Validator[] = ['class-validator', 'valibot'];
 
 export const QUEUE = 'email';
 /** The queue that holds the many delayed jobs of the scale run (the same Redis, another queue). */
@@ -43,8 +47,8 @@ export interface WorkerAdapter {
 
 export interface AdapterOptions {
   url: string;
-  /** ours only: validate payloads with class-validator at enqueue and before the handler. */
-  validate?: boolean;
+  /** ours only: validate payloads with this validator at enqueue and before the handler. */
+  validate?: Validator;
 }
 
 /** What one `inFlight()` poll of a peer sends: LLEN of its waiting list and of its active list. */

@@ -1,4 +1,4 @@
-import { AdapterOptions, LibraryId, ProducerAdapter, WorkerAdapter } from './adapter.js';
+import { AdapterOptions, LibraryId, ProducerAdapter, Validator, WorkerAdapter } from './adapter.js';
 import { BEE_SETTINGS, beeProducer, beeWorker } from './bee-queue.js';
 import { BULLMQ_SETTINGS, bullmqProducer, bullmqWorker } from './bullmq.js';
 import { OURS_POLL_COMMANDS, OURS_SETTINGS, OURS_VALIDATION, oursProducer, oursWorker } from './ours.js';
@@ -18,10 +18,10 @@ export function createProducer(lib: LibraryId, options: AdapterOptions): Promise
 }
 
 /** The settings each library runs with (besides concurrency), for the report. */
-export function librarySettings(lib: LibraryId, validate: boolean): string {
+export function librarySettings(lib: LibraryId, validate?: Validator): string {
   switch (lib) {
     case 'ours':
-      return validate ? `${OURS_SETTINGS}; ${OURS_VALIDATION}` : OURS_SETTINGS;
+      return validate ? `${OURS_SETTINGS}; ${OURS_VALIDATION[validate]}` : OURS_SETTINGS;
     case 'bullmq':
       return BULLMQ_SETTINGS;
     case 'beeQueue':

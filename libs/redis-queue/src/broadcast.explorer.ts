@@ -5,7 +5,6 @@ import {
   Logger,
   OnApplicationBootstrap,
   OnModuleInit,
-  Type,
 } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
@@ -18,11 +17,21 @@ import {
   Unsubscribe,
 } from './engine/index.js';
 import { BroadcastHandlerMetadata } from './broadcast-handler.decorator.js';
-import { createPayloadTransformer, hasValidationRules } from './payload.validator.js';
+import { HandlerCheck } from './payload.checks.js';
+import { PayloadValidator } from './payload.validator.js';
 import { BROADCAST_HANDLER_METADATA, REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
 import { messages } from './redis-queue.messages.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
+
+/** A `@BroadcastHandler` method found on a provider, before it is bound. */
+interface FoundBroadcastHandler {
+  instance: Record<string, Function>;
+  prototype: object;
+  method: string;
+  name: string;
+  metadata: BroadcastHandlerMetadata;
+}
 
 /** A discovered `@BroadcastHandler` method. */
 interface BroadcastBinding {
@@ -52,11 +61,15 @@ export class BroadcastExplorer implements OnModuleInit, OnApplicationBootstrap, 
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     private readonly connections: RedisQueueConnections,
+    private readonly validator: PayloadValidator,
     @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
   ) {}
 
-  onModuleInit(): void {
-    this.bindings = this.discovery.getProviders().flatMap((wrapper) => this.bindingsOf(wrapper));
+  async onModuleInit(): Promise<void> {
+    const found = this.discovery.getProviders().flatMap((wrapper) => this.handlersOf(wrapper));
+    // Imports class-validator only if a handler names a payload class, or classes already use its decorators.
+    await this.validator.prepare(found.some((f) => f.metadata.options?.payloadType !== undefined));
+    this.bindings = found.map((f) => this.bind(f.instance, f.prototype, f.method, f.name, f.metadata));
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -112,12 +125,12 @@ export class BroadcastExplorer implements OnModuleInit, OnApplicationBootstrap, 
     this.running.add(done);
   }
 
-  private bindingsOf(wrapper: InstanceWrapper): BroadcastBinding[] {
+  private handlersOf(wrapper: InstanceWrapper): FoundBroadcastHandler[] {
     const { instance } = wrapper;
     if (wrapper.isAlias || !instance || typeof instance !== 'object') return [];
     const prototype = Object.getPrototypeOf(instance) as object | null;
     if (!prototype || prototype === Object.prototype) return [];
-    const found: BroadcastBinding[] = [];
+    const found: FoundBroadcastHandler[] = [];
     for (const method of this.scanner.getAllMethodNames(prototype)) {
       const handler = (prototype as Record<string, unknown>)[method];
       const metadata = this.reflector.get<BroadcastHandlerMetadata | undefined>(BROADCAST_HANDLER_METADATA, handler as Function);
@@ -127,7 +140,7 @@ export class BroadcastExplorer implements OnModuleInit, OnApplicationBootstrap, 
         this.logger.warn(messages.requestScopedBroadcastHandler(wrapper.name?.toString() ?? name));
         continue;
       }
-      found.push(this.bind(instance as Record<string, Function>, prototype, method, name, metadata));
+      found.push({ instance: instance as Record<string, Function>, prototype, method, name, metadata });
     }
     return found;
   }
@@ -140,16 +153,21 @@ export class BroadcastExplorer implements OnModuleInit, OnApplicationBootstrap, 
     } catch (error) {
       throw new Error(messages.invalidBroadcastHandler(name, (error as Error).message), { cause: error });
     }
-    const payloadType =
-      options.payloadType ?? (Reflect.getMetadata('design:paramtypes', prototype, method) as Type<object>[] | undefined)?.[0];
-    const validate = (options.validate ?? this.options.validation) && hasValidationRules(payloadType);
-    const transform = validate ? createPayloadTransformer(payloadType, this.options.validatorOptions) : undefined;
+    let check: HandlerCheck | undefined;
+    try {
+      check = this.validator.handlerCheck({
+        queue: channel,
+        options: { validate: options.validate, payloadType: options.payloadType },
+        parameterType: (Reflect.getMetadata('design:paramtypes', prototype, method) as unknown[] | undefined)?.[0],
+      });
+    } catch (error) {
+      throw new Error(messages.invalidBroadcastHandler(name, (error as Error).message), { cause: error });
+    }
+    const validated = check;
     const fn = instance[method];
-    const run = transform
-      ? async (message: BroadcastMessage) => {
-          const payload = await transform(message.payload);
-          return fn.call(instance, payload, { ...message, payload });
-        }
+    const call = (payload: unknown, message: BroadcastMessage) => fn.call(instance, payload, { ...message, payload });
+    const run = validated
+      ? async (message: BroadcastMessage) => validated(message.payload, message, call)
       : async (message: BroadcastMessage) => fn.call(instance, message.payload, message);
     return { channel, name, run };
   }

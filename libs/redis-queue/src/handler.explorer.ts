@@ -1,12 +1,13 @@
-import { Inject, Injectable, Logger, OnModuleInit, Type } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import { asOptionObject, assertQueueName, JobContext, parseJobDefaults } from './engine/index.js';
-import { createPayloadTransformer, hasValidationRules } from './payload.validator.js';
-import { QueueHandlerMetadata, QueueHandlerOptions } from './queue-handler.decorator.js';
+import { assertQueueName, InvalidOptionError, JobContext, JobProcessor, QueueRef, queueName, RedisQueueError } from './engine/index.js';
+import { HandlerCheck } from './payload.checks.js';
+import { PayloadValidator } from './payload.validator.js';
+import { QueueHandlerMetadata } from './queue-handler.decorator.js';
+import { parseHandlerOptions, QueueHandlerOptions } from './queue-handler.options.js';
 import { QUEUE_HANDLER_METADATA, REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { messages } from './redis-queue.messages.js';
-import { integer } from './redis-queue.options.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
 
 /** A discovered `@QueueHandler` method, ready to be run by a worker loop. */
@@ -15,11 +16,19 @@ export interface QueueHandlerBinding {
   /** `ClassName.method`, for messages. */
   name: string;
   concurrency: number;
+  /** The decorator's options, checked, with the module's `queues` overrides for this queue applied over them. */
   options: QueueHandlerOptions;
-  run: (payload: unknown, job: JobContext) => Promise<unknown>;
+  run: JobProcessor;
 }
 
-const HANDLER_OPTION_KEYS = ['concurrency', 'attempts', 'backoff', 'payloadType', 'validate'];
+/** A `@QueueHandler` method found on a provider, before it is bound. */
+interface FoundHandler {
+  instance: object;
+  prototype: object;
+  method: string;
+  name: string;
+  metadata: QueueHandlerMetadata;
+}
 
 /** Collects `@QueueHandler` methods of every provider at module init, failing fast on mistakes. */
 @Injectable()
@@ -31,32 +40,49 @@ export class HandlerExplorer implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
+    private readonly validator: PayloadValidator,
     @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
   ) {}
 
-  onModuleInit(): void {
-    const byQueue = new Map<string, QueueHandlerBinding>();
+  async onModuleInit(): Promise<void> {
+    const byQueue = new Map<string, FoundHandler & { queue: string; options: QueueHandlerOptions }>();
     for (const wrapper of this.discovery.getProviders()) {
-      for (const binding of this.bindingsOf(wrapper)) {
-        const existing = byQueue.get(binding.queue);
-        if (existing) throw new Error(messages.duplicateHandler(binding.queue, existing.name, binding.name));
-        byQueue.set(binding.queue, binding);
+      for (const found of this.handlersOf(wrapper)) {
+        const { queue, options } = this.checked(found);
+        const existing = byQueue.get(queue);
+        if (existing) throw new RedisQueueError(messages.duplicateHandler(queue, existing.name, found.name));
+        byQueue.set(queue, { ...found, queue, options });
       }
     }
-    this.bindings = [...byQueue.values()];
+    const queues = [...byQueue.keys()];
+    this.assertKnown('queues', Object.keys(this.options.queues), queues);
+    if (Array.isArray(this.options.consumers)) this.assertKnown('consumers', this.options.consumers, queues);
+    // Imports class-validator only if a handler names a payload class, or classes already use its decorators.
+    const handlers = [...byQueue.values()];
+    await this.validator.prepare(handlers.some(({ options, metadata }) => (options.payloadType ?? queueRef(metadata)?.payloadType) !== undefined));
+    this.bindings = handlers.map(({ queue, options, ...found }) => this.bind(queue, found, { ...options, ...this.options.queues[queue] }));
   }
 
+  /** Every handler of this app (producing to their queues uses their validation too). */
   handlers(): readonly QueueHandlerBinding[] {
     return this.bindings;
   }
 
-  private bindingsOf(wrapper: InstanceWrapper): QueueHandlerBinding[] {
+  /** The handlers this app runs, as module option `consumers` says. */
+  consumedHandlers(): readonly QueueHandlerBinding[] {
+    const { consumers } = this.options;
+    if (consumers === true) return this.bindings;
+    if (consumers === false) return [];
+    return this.bindings.filter((binding) => consumers.includes(binding.queue));
+  }
+
+  private handlersOf(wrapper: InstanceWrapper): FoundHandler[] {
     const { instance } = wrapper;
     // Aliases and providers without an instance (e.g. not yet resolved values) carry no handlers.
     if (wrapper.isAlias || !instance || typeof instance !== 'object') return [];
     const prototype = Object.getPrototypeOf(instance) as object | null;
     if (!prototype || prototype === Object.prototype) return [];
-    const found: QueueHandlerBinding[] = [];
+    const found: FoundHandler[] = [];
     for (const method of this.scanner.getAllMethodNames(prototype)) {
       const handler = (prototype as Record<string, unknown>)[method];
       const metadata = this.reflector.get<QueueHandlerMetadata | undefined>(QUEUE_HANDLER_METADATA, handler as Function);
@@ -66,36 +92,52 @@ export class HandlerExplorer implements OnModuleInit {
         this.logger.warn(messages.requestScopedHandler(wrapper.name?.toString() ?? name));
         continue;
       }
-      found.push(this.bind(instance as Record<string, Function>, prototype, method, name, metadata));
+      found.push({ instance: instance as object, prototype, method, name, metadata });
     }
     return found;
   }
 
-  private bind(
-    instance: Record<string, Function>,
-    prototype: object,
-    method: string,
-    name: string,
-    metadata: QueueHandlerMetadata,
-  ): QueueHandlerBinding {
-    const { queue, options } = metadata;
-    let concurrency: number;
+  /** The handler's queue name and checked options; errors name the handler. */
+  private checked(found: FoundHandler): { queue: string; options: QueueHandlerOptions } {
     try {
+      const queue = queueName(found.metadata.queue);
       assertQueueName(queue);
-      asOptionObject(options, '', HANDLER_OPTION_KEYS);
-      parseJobDefaults({ attempts: options.attempts, backoff: options.backoff }, '');
-      concurrency = integer(options.concurrency, 'concurrency', 1, 1, 10_000);
+      return { queue, options: parseHandlerOptions(found.metadata.options) };
     } catch (error) {
-      throw new Error(messages.invalidHandler(name, (error as Error).message), { cause: error });
+      throw handlerError(found.name, error);
     }
-    const payloadType =
-      options.payloadType ?? (Reflect.getMetadata('design:paramtypes', prototype, method) as Type<object>[] | undefined)?.[0];
-    const validate = (options.validate ?? this.options.validation) && hasValidationRules(payloadType);
-    const transform = validate ? createPayloadTransformer(payloadType, this.options.validatorOptions) : undefined;
-    const fn = instance[method];
-    const run = transform
-      ? async (payload: unknown, job: JobContext) => fn.call(instance, await transform(payload), job)
-      : async (payload: unknown, job: JobContext) => fn.call(instance, payload, job);
-    return { queue, name, concurrency, options, run };
   }
+
+  private assertKnown(option: 'queues' | 'consumers', names: readonly string[], known: string[]): void {
+    const unknown = names.filter((name) => !known.includes(name));
+    if (unknown.length > 0) throw new InvalidOptionError(option, messages.unknownQueues(option, unknown, known));
+  }
+
+  private bind(queue: string, found: FoundHandler, options: QueueHandlerOptions): QueueHandlerBinding {
+    const { instance, prototype, method, name, metadata } = found;
+    const fn = (instance as Record<string, Function>)[method];
+    const call = (payload: unknown, job: JobContext): unknown => fn.call(instance, payload, job);
+    let check: HandlerCheck | undefined;
+    try {
+      check = this.validator.handlerCheck({
+        queue: metadata.queue,
+        options,
+        parameterType: (Reflect.getMetadata('design:paramtypes', prototype, method) as unknown[] | undefined)?.[0],
+      });
+    } catch (error) {
+      throw handlerError(name, error);
+    }
+    const validated = check;
+    // No wrapper of our own around the method: the worker takes a plain return value or a promise alike.
+    const run: JobProcessor = validated ? (payload, job) => validated(payload, job, call) : call;
+    return { queue, name, concurrency: options.concurrency ?? 1, options, run };
+  }
+}
+
+function queueRef(metadata: QueueHandlerMetadata): QueueRef | undefined {
+  return typeof metadata.queue === 'object' ? metadata.queue : undefined;
+}
+
+function handlerError(handler: string, cause: unknown): RedisQueueError {
+  return Object.assign(new RedisQueueError(messages.invalidHandler(handler, (cause as Error).message)), { cause });
 }

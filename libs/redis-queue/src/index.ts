@@ -5,10 +5,12 @@ export { BroadcastHandler } from './broadcast-handler.decorator.js';
 export { OnQueueEvent } from './queue-event.decorator.js';
 export type { QueueEventMethod } from './queue-event.decorator.js';
 export type { BroadcastHandlerMethod, BroadcastHandlerOptions } from './broadcast-handler.decorator.js';
-export type { QueueHandlerOptions, QueueHandlerMethod } from './queue-handler.decorator.js';
-export type { RedisQueueModuleOptions } from './redis-queue.options.js';
+export type { QueueHandlerDecorator, QueueHandlerMethod } from './queue-handler.decorator.js';
+export type { QueueHandlerOptions, QueueOverrides } from './queue-handler.options.js';
+export type { ClassValidatorOptions, RedisQueueModuleOptions } from './redis-queue.options.js';
 export { REDIS_QUEUE_MODULE_OPTIONS } from './redis-queue.module-definition.js';
 export {
+  defineQueue,
   InvalidOptionError,
   InvalidPayloadError,
   JobCancelledError,
@@ -21,6 +23,7 @@ export {
   PermanentJobError,
   QueueAdmin,
   QueueInspector,
+  queueName,
   RateLimitedError,
   RedisOutOfMemoryError,
   RedisQueueError,
@@ -44,10 +47,13 @@ export type {
   JobSummary,
   ListedState,
   Page,
+  PayloadClass,
   QueueCounts,
+  QueueDefinition,
   QueueEvent,
   QueueEventName,
   QueueOverview,
+  QueueRef,
   QueueRules,
   RateLimit,
   WorkerInfo,

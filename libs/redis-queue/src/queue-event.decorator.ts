@@ -1,4 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
+import { QueueRef, queueName } from './engine/index.js';
 import type { QueueEvent, QueueEventName } from './engine/index.js';
 import { QUEUE_EVENT_METADATA } from './redis-queue.constants.js';
 
@@ -14,6 +15,7 @@ export type QueueEventMethod = (event: QueueEvent) => unknown;
  * Marks a provider method as a listener of a queue's lifecycle events, in any app of the deployment:
  * events travel through Redis, so an API app hears about jobs a worker app ran. `event`: `completed`,
  * `failed` (an attempt failed and will be retried), `dead`, `progress`, `cancelled`, or `'*'` for all.
+ * `queue` is a name or a `defineQueue` token.
  * Workers write events only while some app listens, so queues nobody listens to pay nothing for them.
  * A listener that throws is logged; the next event still comes.
  *
@@ -24,9 +26,9 @@ export type QueueEventMethod = (event: QueueEvent) => unknown;
  * ```
  */
 export function OnQueueEvent(
-  queue: string,
+  queue: string | QueueRef,
   event: QueueEventName | '*',
 ): <M extends QueueEventMethod>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<M>) => void {
-  const metadata: QueueEventMetadata = { queue, event };
+  const metadata: QueueEventMetadata = { queue: queueName(queue), event };
   return SetMetadata(QUEUE_EVENT_METADATA, metadata) as never;
 }

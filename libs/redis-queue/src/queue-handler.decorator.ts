@@ -1,42 +1,43 @@
-import { SetMetadata, Type } from '@nestjs/common';
-import { JobContext, JobDefaults } from './engine/index.js';
+import { SetMetadata } from '@nestjs/common';
+import { JobContext, QueueRef } from './engine/index.js';
 import { QUEUE_HANDLER_METADATA } from './redis-queue.constants.js';
+import type { QueueHandlerOptions } from './queue-handler.options.js';
 
-/** Options of `@QueueHandler`. */
-export interface QueueHandlerOptions extends JobDefaults {
-  /** Jobs of this queue this process runs at once, at most (exactly honoured). Default: 1. */
-  concurrency?: number;
-  /**
-   * Class the payload is transformed into and validated against (class-validator). Default: the type of
-   * the method's first parameter, when it is a class with class-validator decorators.
-   */
-  payloadType?: Type<object>;
-  /** Validate payloads before the method runs. Default: the module's `validation` (true). */
-  validate?: boolean;
-}
+export type { QueueHandlerOptions } from './queue-handler.options.js';
 
 export interface QueueHandlerMetadata {
-  queue: string;
+  /** The queue as the decorator was given it: a name or a `QueueRef` (whose validator applies). */
+  queue: string | QueueRef;
   options: QueueHandlerOptions;
 }
 
 /** The shape a handler method must have: `(payload, job) => unknown` (usually a Promise). */
 export type QueueHandlerMethod<T> = (payload: T, job: JobContext) => unknown;
 
+/** What `@QueueHandler` returns: a method decorator that only fits methods able to take a `T` payload. */
+export type QueueHandlerDecorator<T> = <M extends QueueHandlerMethod<T>>(
+  target: object,
+  key: string | symbol,
+  descriptor: TypedPropertyDescriptor<M>,
+) => void;
+
 /**
  * Marks a provider method as the handler of `queue`. It receives `(payload, job: JobContext)`; when it
  * throws, the job is retried with backoff; `throw new PermanentJobError(...)` dead-letters it at once.
  *
+ * Given a `QueueRef` (from `defineQueue`), or a `schema` / `payloadType` option, the method's payload parameter
+ * must accept that type: a mismatch is a compile error. Given a plain name, any parameter type compiles.
+ *
  * @example
  * ```ts
- * @QueueHandler('email', { concurrency: 20 })
+ * @QueueHandler(EmailQueue, { concurrency: 20 })
  * async send(payload: WelcomeEmail, job: JobContext) { ... }
  * ```
  */
-export function QueueHandler<T = any>( // eslint-disable-line @typescript-eslint/no-explicit-any
-  queue: string,
-  options: QueueHandlerOptions = {},
-): <M extends QueueHandlerMethod<T>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<M>) => void {
-  const metadata: QueueHandlerMetadata = { queue, options };
+export function QueueHandler<T = never>(
+  queue: string | QueueRef<T, unknown>,
+  options: QueueHandlerOptions<T> = {},
+): QueueHandlerDecorator<T> {
+  const metadata: QueueHandlerMetadata = { queue, options: options as QueueHandlerOptions };
   return SetMetadata(QUEUE_HANDLER_METADATA, metadata) as never;
 }

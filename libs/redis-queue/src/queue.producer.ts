@@ -1,7 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { broadcast, BulkJob, CancelResult, EnqueueOptions, JobProducer, QueueNotifications, ScheduleSpec } from './engine/index.js';
-import { validateForBroadcast } from './broadcast.validator.js';
-import { needsValidation, validateForEnqueue } from './payload.validator.js';
+import { broadcast, BulkJob, CancelResult, EnqueueOptions, JobProducer, QueueNotifications, QueueRef, queueName, ScheduleSpec } from './engine/index.js';
+import { PayloadValidator } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
@@ -17,6 +16,7 @@ export class QueueProducer implements OnApplicationBootstrap {
   constructor(
     @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
     private readonly connections: RedisQueueConnections,
+    private readonly validator: PayloadValidator,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -27,25 +27,26 @@ export class QueueProducer implements OnApplicationBootstrap {
 
   /**
    * Stores one job and resolves with its id.
-   * @param queue the queue name (letters, digits, `._:-`)
+   * @param queue the queue: a name (letters, digits, `._:-`) or a `defineQueue` token, whose payload type
+   *   the compiler checks and whose validator (if any) runs first
    * @param payload any JSON value; a class instance with class-validator rules is validated first
    */
-  async enqueue<T>(queue: string, payload: T, options?: EnqueueOptions): Promise<string> {
-    if (this.options.validation && needsValidation(payload)) {
-      await validateForEnqueue(queue, payload, this.options.validatorOptions);
-    }
+  async enqueue<T>(queue: string | QueueRef<unknown, T>, payload: NoInfer<T>, options?: EnqueueOptions): Promise<string> {
+    const pending = this.validator.checkForEnqueue(queue, payload);
+    if (pending) await pending;
     return this.producer().enqueue(queue, payload, options);
   }
 
   /** Stores many jobs in one round trip per batch of 1000; resolves with their ids in the order given. */
-  async enqueueMany<T>(queue: string, items: ReadonlyArray<BulkJob<T>>): Promise<string[]> {
-    if (this.options.validation && Array.isArray(items)) {
+  async enqueueMany<T>(queue: string | QueueRef<unknown, T>, items: ReadonlyArray<BulkJob<NoInfer<T>>>): Promise<string[]> {
+    if (Array.isArray(items)) {
       for (let i = 0; i < items.length; i++) {
-        const payload: unknown = items[i]?.payload;
-        // Plain objects have no rules: checked without an await each, which a large batch would feel.
-        if (!needsValidation(payload)) continue;
+        const item: unknown = items[i];
+        if (typeof item !== 'object' || item === null) continue; // the engine rejects it, naming the item
         try {
-          await validateForEnqueue(queue, payload, this.options.validatorOptions);
+          // Synchronous checks (most) cost no await per item, which a large batch would feel.
+          const pending = this.validator.checkForEnqueue(queue, (item as BulkJob).payload);
+          if (pending) await pending;
         } catch (error) {
           if (items.length > 1) (error as Error).message = `job ${i}: ${(error as Error).message}`;
           throw error;
@@ -63,7 +64,8 @@ export class QueueProducer implements OnApplicationBootstrap {
    * class-validator rules of a class instance).
    */
   async broadcast<T>(channel: string, payload: T): Promise<void> {
-    if (this.options.validation) await validateForBroadcast(channel, payload, this.options.validatorOptions);
+    const pending = this.validator.checkForBroadcast(channel, payload);
+    if (pending) await pending;
     const { prefix, maxPayloadBytes, commandTimeout: timeout } = this.options;
     return broadcast({ client: this.connections.producer(), prefix, maxPayloadBytes, timeout }, channel, payload);
   }
@@ -71,15 +73,20 @@ export class QueueProducer implements OnApplicationBootstrap {
   /**
    * Creates or replaces a recurring schedule: `{ cron, timeZone? }` or `{ every }` (ms), with the
    * `payload` and `options` of each tick's job. Exactly one job per tick however many instances run, with
-   * no leader; the queue's workers produce the ticks. Resolves true if it is new or changed.
+   * no leader; the queue's workers produce the ticks. Resolves true if it is new or changed. With a
+   * `defineQueue` token, the payload is typed and checked by the token's validator now, not at each tick.
    */
-  schedule(queue: string, name: string, spec: ScheduleSpec): Promise<boolean> {
-    return this.producer().schedule(queue, name, spec);
+  async schedule<T>(queue: string | QueueRef<unknown, T>, name: string, spec: ScheduleSpec & { payload?: NoInfer<T> }): Promise<boolean> {
+    if (typeof spec === 'object' && spec !== null) {
+      const pending = this.validator.checkForEnqueue(queue, spec.payload ?? null);
+      if (pending) await pending;
+    }
+    return this.producer().schedule(queueName(queue), name, spec);
   }
 
   /** Removes a schedule (and the job it enqueued ahead for its next tick). Resolves true if it existed. */
-  unschedule(queue: string, name: string): Promise<boolean> {
-    return this.producer().unschedule(queue, name);
+  unschedule(queue: string | QueueRef, name: string): Promise<boolean> {
+    return this.producer().unschedule(queueName(queue), name);
   }
 
   /**
@@ -88,8 +95,8 @@ export class QueueProducer implements OnApplicationBootstrap {
    * runs and is not retried. The outcome says which happened: `removed`, `aborting`, `finished` (it had
    * already completed, been cancelled or died) or `not-found`.
    */
-  cancel(queue: string, id: string): Promise<CancelResult> {
-    return this.producer().cancel(queue, id);
+  cancel(queue: string | QueueRef, id: string): Promise<CancelResult> {
+    return this.producer().cancel(queueName(queue), id);
   }
 
   /**
@@ -97,8 +104,8 @@ export class QueueProducer implements OnApplicationBootstrap {
    * `JobDeadLetteredError` (carrying the dead-letter error) if it died, `JobCancelledError` if it was
    * cancelled, `WaitTimeoutError` after `timeout` ms (default 30000).
    */
-  waitForResult<R = unknown>(queue: string, id: string, options?: { timeout?: number }): Promise<R> {
-    return this.producer().waitForResult<R>(queue, id, options);
+  waitForResult<R = unknown>(queue: string | QueueRef, id: string, options?: { timeout?: number }): Promise<R> {
+    return this.producer().waitForResult<R>(queueName(queue), id, options);
   }
 
   private producer(): JobProducer {

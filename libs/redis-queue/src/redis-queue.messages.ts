@@ -6,15 +6,32 @@ export const messages = {
   invalidHandler: (handler: string, problem: string) => `@QueueHandler on ${handler}: ${problem}`,
   requestScopedHandler: (provider: string) =>
     `${provider} is request-scoped; its @QueueHandler methods are ignored (a worker has no request). Make it a singleton.`,
-  workersStarted: (queues: string[]) => `Worker loops started for ${queues.map((q) => `"${q}"`).join(', ')}`,
+  workersStarted: (queues: string[]) => `Worker loops started for ${quoted(queues)}`,
   workersStopping: (timeout: number) => `Stopping worker loops; running jobs get up to ${timeout} ms to finish`,
   workersStopped: () => 'Worker loops stopped',
   consumersDisabled: (count: number) =>
     `consumers: false, so the ${count} @QueueHandler method(s) found will not run in this app`,
+  consumersSkipped: (queues: string[]) =>
+    `consumers lists other queues, so the handlers of ${quoted(queues)} will not run in this app (producing to them works)`,
+  unknownQueues: (option: string, queues: string[], known: string[]) =>
+    `names ${queues.length === 1 ? 'a queue' : 'queues'} with no @QueueHandler in this app: ${quoted(queues)} ` +
+    `(${known.length > 0 ? `handlers here: ${quoted(known)}` : 'this app has no handlers'}). ` +
+    `${option} only configures queues whose handlers this app registers.`,
+  codeOnlyHandlerOption: () =>
+    'is part of the handler code and cannot be overridden per deployment; set it on @QueueHandler or defineQueue',
   invalidPayloadForEnqueue: (queue: string, type: string, problems: string) =>
     `Invalid payload for queue "${queue}" (${type}): ${problems}. Nothing was stored.`,
   invalidPayloadForHandler: (type: string, problems: string) => `Payload is not a valid ${type}: ${problems}`,
-  payloadNotObject: (type: string, got: string) => `Payload is not a valid ${type}: expected an object, got ${got}`,
+  payloadNotObject: (type: string, got: string) => `Payload is not a valid ${type}: ${got}`,
+  notAnObject: (payload: unknown) =>
+    `expected an object, got ${Array.isArray(payload) ? 'an array' : payload === null ? 'null' : typeof payload}`,
+  invalidPayloadForSchema: (schema: string, problems: string) => `Payload failed its ${schema}: ${problems}`,
+  classValidatorMissing: (feature: string) =>
+    `${feature} is validated with class-validator, which is not installed: npm install class-validator class-transformer ` +
+    '(or give a Standard Schema validator as `schema` instead)',
+  classValidatorUnreachable: () =>
+    'classes carry class-validator decorators, but class-validator cannot be imported from nestjs-redis-queue: ' +
+    'install class-validator (and class-transformer) as dependencies of the app, next to nestjs-redis-queue',
   evictionPolicy: (policy: string, where = '') =>
     `Redis${where} maxmemory-policy is "${policy}": under memory pressure Redis may evict queue keys and lose jobs. ` +
     'Set maxmemory-policy to noeviction for queues.',
@@ -41,3 +58,7 @@ export const messages = {
   listenersStarted: (what: string[]) => `Listening to queue events ${what.map((w) => `"${w}"`).join(', ')}`,
   appClosed: (what: string) => `${what}: the app was closed; its Redis connections are gone`,
 };
+
+function quoted(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(', ');
+}

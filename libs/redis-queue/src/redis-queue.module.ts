@@ -3,6 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { QueueAdmin, QueueInspector } from './engine/index.js';
 import { BroadcastExplorer } from './broadcast.explorer.js';
 import { HandlerExplorer } from './handler.explorer.js';
+import { PayloadValidator } from './payload.validator.js';
 import { QueueEventExplorer } from './queue-event.explorer.js';
 import { QueueProducer } from './queue.producer.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
@@ -36,6 +37,7 @@ import { WorkerHost } from './worker.host.js';
       inject: [RedisQueueConnections, REDIS_QUEUE_RESOLVED_OPTIONS],
     },
     RedisQueueConnections,
+    PayloadValidator,
     QueueProducer,
     HandlerExplorer,
     WorkerHost,

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from './engine/index.js';
+import { defineQueue, InvalidOptionError } from './engine/index.js';
 import { resolveOptions } from './redis-queue.options.js';
 
 describe('resolveOptions', () => {
@@ -7,6 +7,7 @@ describe('resolveOptions', () => {
       connection: 'redis://127.0.0.1:6379',
       prefix: 'rq',
       consumers: true,
+      queues: {},
       defaults: { attempts: 3, backoff: { type: 'exponential', delay: 1000 } },
       shutdownTimeout: 10_000,
       leaseDuration: 30_000,
@@ -17,6 +18,24 @@ describe('resolveOptions', () => {
       logPayloads: false,
       jobIdRetention: 3_600_000,
       checkRedisConfig: true,
+      waitForReplicas: undefined,
+    });
+  });
+
+  it('takes a list of consumed queues, names or tokens, once each', () => {
+    const report = defineQueue<{ month: string }>('report');
+    expect(resolveOptions({ connection: 'redis://x', consumers: ['email', report, 'email'] }).consumers).toEqual(['email', 'report']);
+    expect(resolveOptions({ connection: 'redis://x', consumers: [] }).consumers).toEqual([]);
+  });
+
+  it('checks per-queue overrides with the handler option parsers', () => {
+    const resolved = resolveOptions({
+      connection: 'redis://x',
+      queues: { email: { concurrency: 50, attempts: 8, backoff: { type: 'fixed', delay: 10 } }, report: { validate: false } },
+    });
+    expect(resolved.queues).toEqual({
+      email: { concurrency: 50, attempts: 8, backoff: { type: 'fixed', delay: 10 } },
+      report: { validate: false },
     });
   });
 
@@ -48,6 +67,16 @@ describe('resolveOptions', () => {
     [{ connection: 'redis://x', defaults: { attempts: 0 } }, 'defaults.attempts', 'from 1 to 1000'],
     [{ connection: 'redis://x', defaults: { retries: 3 } }, 'defaults.retries', 'not a known option'],
     [{ connection: 'redis://x', consumer: false }, 'consumer', 'did you mean "consumers"'],
+    [{ connection: 'redis://x', consumers: 'email' }, 'consumers', 'a list of queue names'],
+    [{ connection: 'redis://x', consumers: ['email', 'a{b}'] }, 'consumers[1]', 'queue name'],
+    [{ connection: 'redis://x', queues: [] }, 'queues', 'queue name -> handler options'],
+    [{ connection: 'redis://x', queues: { 'a b': {} } }, 'queues.a b', 'letters, digits'],
+    [{ connection: 'redis://x', queues: { email: { concurrency: 0 } } }, 'queues.email.concurrency', 'from 1 to 10000'],
+    [{ connection: 'redis://x', queues: { email: { concurency: 2 } } }, 'queues.email.concurency', 'did you mean "concurrency"'],
+    [{ connection: 'redis://x', queues: { email: { backoff: { type: 'linear' } } } }, 'queues.email.backoff.type', "'fixed' or 'exponential'"],
+    [{ connection: 'redis://x', queues: { email: { attempts: 1.5 } } }, 'queues.email.attempts', 'from 1 to 1000'],
+    [{ connection: 'redis://x', queues: { email: { schema: {} } } }, 'queues.email.schema', 'part of the handler code'],
+    [{ connection: 'redis://x', queues: { email: 5 } }, 'queues.email', 'must be an object'],
   ])('rejects %j naming %s', (options, field, message) => {
     try {
       resolveOptions(options);

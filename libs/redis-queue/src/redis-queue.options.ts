@@ -1,8 +1,8 @@
-import type { ValidatorOptions } from 'class-validator';
 import {
   asOptionObject,
   assertConnection,
   assertPrefix,
+  assertQueueName,
   BackoffOptions,
   DEFAULT_JOB_ID_RETENTION,
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -10,9 +10,35 @@ import {
   InvalidOptionError,
   JobDefaults,
   parseJobDefaults,
+  QueueRef,
+  queueName,
   RedisConnection,
   ReplicationOptions,
 } from './engine/index.js';
+import { bool, integer, ms } from './option.parsers.js';
+import { parseQueueOverrides, QueueOverrides } from './queue-handler.options.js';
+
+export { bool, integer, ms } from './option.parsers.js';
+
+/**
+ * class-validator's options (its `ValidatorOptions`), declared here so that apps without class-validator
+ * installed compile against this package.
+ */
+export interface ClassValidatorOptions {
+  enableDebugMessages?: boolean;
+  skipUndefinedProperties?: boolean;
+  skipNullProperties?: boolean;
+  skipMissingProperties?: boolean;
+  whitelist?: boolean;
+  forbidNonWhitelisted?: boolean;
+  groups?: string[];
+  always?: boolean;
+  strictGroups?: boolean;
+  dismissDefaultMessages?: boolean;
+  validationError?: { target?: boolean; value?: boolean };
+  forbidUnknownValues?: boolean;
+  stopAtFirstError?: boolean;
+}
 
 /** Options of `RedisQueueModule.forRoot` / `forRootAsync`. */
 export interface RedisQueueModuleOptions {
@@ -24,8 +50,20 @@ export interface RedisQueueModuleOptions {
   connection: RedisConnection;
   /** Namespace of every key. Keys look like `rq:{email}:ready`. Default: `'rq'`. */
   prefix?: string;
-  /** Run worker loops for the `@QueueHandler` methods of this app. `false`: producer only. Default: `true`. */
-  consumers?: boolean;
+  /**
+   * Run worker loops for the `@QueueHandler` methods of this app: `true` for all of them, `false` for none
+   * (producer only), or a list of queues (names or `defineQueue` tokens) whose handlers run here; the others
+   * stay registered, so producing to their queues works. A listed queue without a handler in this app fails
+   * the bootstrap. Default: `true`.
+   */
+  consumers?: boolean | ReadonlyArray<string | QueueRef>;
+  /**
+   * Per-queue handler options of this deployment, over what `@QueueHandler` says: every handler option but
+   * `schema` and `payloadType` (e.g. `{ email: { concurrency: 50, attempts: 8 } }`), so that ConfigService can
+   * tune a deployment without a code change. A queue without a handler in this app fails the bootstrap.
+   * Default: none.
+   */
+  queues?: Readonly<Record<string, QueueOverrides>>;
   /** Attempts and backoff of jobs that set none and whose handler sets none. Default: 3 attempts, exponential from 1000 ms. */
   defaults?: JobDefaults;
   /** ms that running jobs get to finish at shutdown before they are aborted and released. Default: 10000. */
@@ -36,10 +74,14 @@ export interface RedisQueueModuleOptions {
   commandTimeout?: number;
   /** Largest payload accepted, in bytes of JSON. Default: 524288 (512 KiB). */
   maxPayloadBytes?: number;
-  /** Validate payloads that are instances of classes with class-validator decorators. Default: `true`. */
+  /**
+   * Validate payloads: with the queue's or handler's Standard Schema validator, or with class-validator for
+   * classes carrying its decorators; at enqueue and before handlers. `false` turns every check off (a handler's
+   * `validate: true` turns its own back on). Default: `true`.
+   */
   validation?: boolean;
   /** class-validator options used for payload validation. Default: `{ forbidUnknownValues: true }`. */
-  validatorOptions?: ValidatorOptions;
+  validatorOptions?: ClassValidatorOptions;
   /** Include payloads in failure logs. Job data is kept out of logs by default. Default: `false`. */
   logPayloads?: boolean;
   /**
@@ -62,14 +104,17 @@ export interface RedisQueueModuleOptions {
 export interface ResolvedRedisQueueOptions {
   connection: RedisConnection;
   prefix: string;
-  consumers: boolean;
+  /** true: every handler runs; false: none; a list: the handlers of these queues (names checked at bootstrap). */
+  consumers: boolean | readonly string[];
+  /** Checked overrides by queue name (names checked at bootstrap). */
+  queues: Readonly<Record<string, QueueOverrides>>;
   defaults: { attempts: number; backoff: BackoffOptions };
   shutdownTimeout: number;
   leaseDuration: number;
   commandTimeout: number;
   maxPayloadBytes: number;
   validation: boolean;
-  validatorOptions: ValidatorOptions;
+  validatorOptions: ClassValidatorOptions;
   logPayloads: boolean;
   jobIdRetention: number;
   checkRedisConfig: boolean;
@@ -82,6 +127,7 @@ const KNOWN = [
   'connection',
   'prefix',
   'consumers',
+  'queues',
   'defaults',
   'shutdownTimeout',
   'leaseDuration',
@@ -109,7 +155,8 @@ export function resolveOptions(options: unknown): ResolvedRedisQueueOptions {
   return {
     connection: o.connection,
     prefix,
-    consumers: bool(o.consumers, 'consumers', true),
+    consumers: consumers(o.consumers),
+    queues: queues(o.queues),
     defaults: {
       attempts: defaults.attempts ?? BUILT_IN_DEFAULTS.attempts,
       backoff: defaults.backoff ?? BUILT_IN_DEFAULTS.backoff,
@@ -135,24 +182,37 @@ function replication(value: unknown, commandTimeout: number | undefined): Requir
   };
 }
 
-export function bool(value: unknown, field: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new InvalidOptionError(field, `must be true or false (got ${describe(value)})`);
-  return value;
+function consumers(value: unknown): boolean | readonly string[] {
+  if (value === undefined) return true;
+  if (typeof value === 'boolean') return value;
+  if (!Array.isArray(value)) {
+    throw new InvalidOptionError('consumers', `must be true or false, or a list of queue names (got ${describe(value)})`);
+  }
+  const names = value.map((queue: unknown, i) => {
+    const name = queueName(queue as string | QueueRef);
+    try {
+      assertQueueName(name);
+    } catch {
+      throw new InvalidOptionError(`consumers[${i}]`, `must be a queue name or a defineQueue token (got ${describe(queue)})`);
+    }
+    return name;
+  });
+  return [...new Set(names)];
 }
 
-export function ms(value: unknown, field: string, fallback: number, min: number, max = 24 * 3_600_000): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new InvalidOptionError(field, `must be a number of ms from ${min} to ${max} (got ${describe(value)})`);
+function queues(value: unknown): Record<string, QueueOverrides> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError('queues', `must be an object of queue name -> handler options (got ${describe(value)})`);
   }
-  return value;
-}
-
-export function integer(value: unknown, field: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(field, `must be an integer from ${min} to ${max} (got ${describe(value)})`);
+  const parsed: Record<string, QueueOverrides> = {};
+  for (const [name, overrides] of Object.entries(value)) {
+    try {
+      assertQueueName(name);
+    } catch (error) {
+      throw new InvalidOptionError(`queues.${name}`, (error as InvalidOptionError).problem);
+    }
+    parsed[name] = parseQueueOverrides(overrides, `queues.${name}`);
   }
-  return value;
+  return parsed;
 }

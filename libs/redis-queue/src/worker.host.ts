@@ -35,15 +35,18 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   ) {}
 
   onApplicationBootstrap(): void {
-    const handlers = this.explorer.handlers();
+    const all = this.explorer.handlers();
     if (this.options.checkRedisConfig) {
       const stop = new AbortController();
       this.durabilityCheck = { stop, done: checkRedisDurability(this.connections.producer(), this.logger, stop.signal) };
     }
     if (!this.options.consumers) {
-      if (handlers.length > 0) this.logger.log(messages.consumersDisabled(handlers.length));
+      if (all.length > 0) this.logger.log(messages.consumersDisabled(all.length));
       return;
     }
+    const handlers = this.explorer.consumedHandlers();
+    const skipped = all.filter((handler) => !handlers.includes(handler)).map((handler) => handler.queue);
+    if (skipped.length > 0) this.logger.log(messages.consumersSkipped(skipped));
     if (handlers.length === 0) return;
     const client = this.connections.worker();
     const notifications = this.connections.subscriber();

@@ -1,6 +1,7 @@
 import { describe } from './describe.js';
 import { InvalidOptionError, RedisQueueError, RedisUnavailableError } from './errors.js';
 import { assertQueueName, queueKeyList } from './keys.js';
+import { QueueRef, queueName } from './queue-ref.js';
 import { RedisClient, whenReady } from './redis-client.js';
 import { listWorkers, WorkerInfo } from './registry.js';
 import { packArgs, ScriptedClient, withScripts } from './scripts.js';
@@ -64,34 +65,34 @@ export class QueueAdmin {
    * Pauses a queue for every worker: nothing more starts until `resume`; running jobs finish, retries
    * and delays go on being kept. Persisted in Redis. Resolves with false if it already was paused.
    */
-  async pause(queue: string): Promise<boolean> {
-    return (await this.call(queue, 'pause', (c, keys) => c.rqPause(...keys, packArgs(c, { paused: true })))) === 1;
+  async pause(queue: string | QueueRef): Promise<boolean> {
+    return (await this.call(queueName(queue), 'pause', (c, keys) => c.rqPause(...keys, packArgs(c, { paused: true })))) === 1;
   }
 
   /** Resumes a paused queue; idle workers start at once. Resolves with false if it was not paused. */
-  async resume(queue: string): Promise<boolean> {
-    return (await this.call(queue, 'resume', (c, keys) => c.rqPause(...keys, packArgs(c, { paused: false })))) === 1;
+  async resume(queue: string | QueueRef): Promise<boolean> {
+    return (await this.call(queueName(queue), 'resume', (c, keys) => c.rqPause(...keys, packArgs(c, { paused: false })))) === 1;
   }
 
   /**
    * Puts dead jobs back in the queue with their attempts reset: the given ids, or all of them (in
    * batches, so a million dead jobs never block Redis). Resolves with how many were retried.
    */
-  retryDead(queue: string, ids?: readonly string[]): Promise<number> {
-    return this.dead(queue, 'retry', ids);
+  retryDead(queue: string | QueueRef, ids?: readonly string[]): Promise<number> {
+    return this.dead(queueName(queue), 'retry', ids);
   }
 
   /** Deletes dead jobs: the given ids, or all of them (in batches). Resolves with how many were removed. */
-  removeDead(queue: string, ids?: readonly string[]): Promise<number> {
-    return this.dead(queue, 'remove', ids);
+  removeDead(queue: string | QueueRef, ids?: readonly string[]): Promise<number> {
+    return this.dead(queueName(queue), 'remove', ids);
   }
 
   /**
    * Runs a delayed job now. Tracked jobs are found by id; for an untracked one pass the stored `member`
    * that `QueueInspector.jobs(queue, 'delayed')` lists. Resolves with false when it was not delayed.
    */
-  async promote(queue: string, id: string, member?: string): Promise<boolean> {
-    return (await this.call(queue, 'promote', (c, keys) => c.rqPromote(...keys, packArgs(c, { id, member })))) === 1;
+  async promote(queue: string | QueueRef, id: string, member?: string): Promise<boolean> {
+    return (await this.call(queueName(queue), 'promote', (c, keys) => c.rqPromote(...keys, packArgs(c, { id, member })))) === 1;
   }
 
   /**
@@ -99,7 +100,7 @@ export class QueueAdmin {
    * start: the last to start wins). A field left out is left as it is; `null` removes the rule.
    * Resolves with the rules as they were.
    */
-  async configure(queue: string, rules: QueueRules): Promise<QueueRules> {
+  async configure(queue: string | QueueRef, rules: QueueRules): Promise<QueueRules> {
     const args: Record<string, string | number | false> = {};
     const rate = (r: RateLimit | null | undefined, field: string) =>
       r === undefined ? undefined : r === null ? false : ((r = parseRateLimit(r, field)), `${r.max},${r.duration}`);
@@ -116,7 +117,7 @@ export class QueueAdmin {
       ['grate', rate(rules.groupRateLimit, 'groupRateLimit')],
     ];
     for (const [name, value] of fields) if (value !== undefined) args[name] = value;
-    const previous = await this.call(queue, 'configure', (c, keys) => c.rqConfigure(...keys, packArgs(c, args)));
+    const previous = await this.call(queueName(queue), 'configure', (c, keys) => c.rqConfigure(...keys, packArgs(c, args)));
     const parse = (text: string | null | undefined): RateLimit | null => {
       const m = /^(\d+),(\d+)$/.exec(text ?? '');
       return m ? { max: Number(m[1]), duration: Number(m[2]) } : null;

@@ -11,6 +11,7 @@ export * from './keys.js';
 export * from './logger.js';
 export * from './producer.js';
 export * from './pubsub.js';
+export * from './queue-ref.js';
 export * from './redis-client.js';
 export * from './replication.js';
 export * from './scripts.js';

@@ -1,6 +1,7 @@
 import { decodeRecord, DecodedJob, recordId, RS } from './codec.js';
 import { RedisQueueError, RedisUnavailableError } from './errors.js';
 import { assertQueueName, PRIORITY_LEVELS, queueKeys, QueueKeys, registryKeys } from './keys.js';
+import { QueueRef, queueName } from './queue-ref.js';
 import { RedisClient, whenReady } from './redis-client.js';
 
 /** How many jobs a queue holds in each state. */
@@ -193,7 +194,8 @@ export class QueueInspector {
     this.closed = true;
   }
 
-  async counts(queue: string): Promise<QueueCounts> {
+  async counts(ref: string | QueueRef): Promise<QueueCounts> {
+    const queue = queueName(ref);
     const k = this.keys(queue);
     const r = await this.run('counts', (c) => {
       const p = c.pipeline().llen(k.ready).llen(k.recovered).zcard(k.groupJobs).zcard(k.delayed).hget(k.claims, '#active').hlen(k.dead);
@@ -211,7 +213,8 @@ export class QueueInspector {
   }
 
   /** Counts, pause state, limits and the last `minutes` of per-minute throughput (default 60). */
-  async overview(queue: string, minutes = 60): Promise<QueueOverview> {
+  async overview(ref: string | QueueRef, minutes = 60): Promise<QueueOverview> {
+    const queue = queueName(ref);
     const k = this.keys(queue);
     const [counts, meta, stats] = await Promise.all([
       this.counts(queue),
@@ -238,7 +241,8 @@ export class QueueInspector {
   }
 
   /** The queue's schedules, by name, with their next and last run. */
-  async schedules(queue: string): Promise<ScheduleInfo[]> {
+  async schedules(ref: string | QueueRef): Promise<ScheduleInfo[]> {
+    const queue = queueName(ref);
     const all = await this.run('schedules', (c) => c.hgetall(this.keys(queue).schedules));
     const list: ScheduleInfo[] = [];
     for (const json of Object.values(all)) {
@@ -263,7 +267,8 @@ export class QueueInspector {
    * A job by id: its state and everything known about it, or undefined for an unknown id. A dead job is
    * always found; jobs in other states are found when tracked (enqueue option `track`).
    */
-  async job(queue: string, id: string): Promise<JobInfo | undefined> {
+  async job(ref: string | QueueRef, id: string): Promise<JobInfo | undefined> {
+    const queue = queueName(ref);
     const k = this.keys(queue);
     const [dead, entry] = await this.run('job', (c) => Promise.all([c.hget(k.dead, id), c.hget(k.track, id)]));
     if (dead !== null) return deadInfo(queue, parseDeadEntry(queue, dead), entry !== null);
@@ -303,7 +308,8 @@ export class QueueInspector {
   }
 
   /** Dead jobs, newest first. */
-  async deadJobs(queue: string, options: { offset?: number; limit?: number } = {}): Promise<DeadJob[]> {
+  async deadJobs(ref: string | QueueRef, options: { offset?: number; limit?: number } = {}): Promise<DeadJob[]> {
+    const queue = queueName(ref);
     const k = this.keys(queue);
     const offset = options.offset ?? 0;
     const ids = await this.run('deadJobs', (c) => c.zrevrange(k.deadIndex, offset, offset + (options.limit ?? 100) - 1));
@@ -312,7 +318,8 @@ export class QueueInspector {
     return entries.flatMap((entry) => (entry === null ? [] : [parseDeadEntry(queue, entry)]));
   }
 
-  async deadJob(queue: string, id: string): Promise<DeadJob | undefined> {
+  async deadJob(ref: string | QueueRef, id: string): Promise<DeadJob | undefined> {
+    const queue = queueName(ref);
     const entry = await this.run('deadJob', (c) => c.hget(this.keys(queue).dead, id));
     return entry === null ? undefined : parseDeadEntry(queue, entry);
   }
@@ -321,7 +328,8 @@ export class QueueInspector {
    * A page of the jobs in one state: ready in the order they will run, delayed by due time, active by
    * lease deadline, dead and completed (tracked) newest first. O(log N + page) in Redis.
    */
-  async jobs(queue: string, state: ListedState, page: Page = {}): Promise<JobPage> {
+  async jobs(ref: string | QueueRef, state: ListedState, page: Page = {}): Promise<JobPage> {
+    const queue = queueName(ref);
     const k = this.keys(queue);
     const offset = Math.max(0, page.offset ?? 0);
     const limit = Math.min(1000, Math.max(1, page.limit ?? 50));

@@ -13,6 +13,7 @@ import { JobState, QueueInspector } from './inspector.js';
 import { EnqueueOptions, parseEnqueueOptions } from './job-options.js';
 import { assertQueueName, notifyChannel, queueKeyList } from './keys.js';
 import { QueueNotifications } from './notifications.js';
+import { QueueRef, queueName } from './queue-ref.js';
 import { producerMessages } from './producer.messages.js';
 import { RedisClient, replaceIfStale, whenReady } from './redis-client.js';
 import { noteQueue } from './registry.js';
@@ -112,8 +113,8 @@ export class JobProducer {
    * made while an earlier one is on its way to Redis travel together in the next script call, so a
    * hundred requests in flight cost a few round trips, and a lone call is sent at once.
    */
-  enqueue<T>(queue: string, payload: T, options?: EnqueueOptions): Promise<string> {
-    const name = queue;
+  enqueue<T>(queue: string | QueueRef<unknown, T>, payload: NoInfer<T>, options?: EnqueueOptions): Promise<string> {
+    const name = queueName(queue);
     const coalescer = this.coalescerOf(name);
     const job = this.prepare(name, { payload, options }, 0, 1, Date.now());
     return new Promise<string>((resolve, reject) => {
@@ -123,8 +124,8 @@ export class JobProducer {
   }
 
   /** Stores many jobs, one round trip per batch; ids come back in the order given. */
-  async enqueueMany<T>(queue: string, jobs: ReadonlyArray<BulkJob<T>>): Promise<string[]> {
-    const name = queue;
+  async enqueueMany<T>(queue: string | QueueRef<unknown, T>, jobs: ReadonlyArray<BulkJob<NoInfer<T>>>): Promise<string[]> {
+    const name = queueName(queue);
     const keys = this.keysOf(name);
     if (!Array.isArray(jobs)) throw new TypeError('enqueueMany expects an array of { payload, options? }');
     const now = Date.now();
