@@ -91,7 +91,7 @@ function report(title, { problems, warnings }) {
  */
 const breakages = [
   ['a runtime dependency left undeclared (cluster-key-slot)', (m) => delete m.dependencies['cluster-key-slot'], 'imports "cluster-key-slot", which package.json does not declare'],
-  ['a new import nobody declared (msgpackr)', (m, dir) => append(dir, 'dist/engine/codec.js', "\nimport 'msgpackr';\n"), 'imports "msgpackr", which package.json does not declare'],
+  ['a new import nobody declared (left-pad)', (m, dir) => append(dir, 'dist/engine/codec.js', "\nimport 'left-pad';\n"), 'imports "left-pad", which package.json does not declare'],
   ['an optional peer imported when the package loads', (m, dir) => append(dir, 'dist/index.js', "\nimport 'testcontainers';\n"), '"testcontainers" is an optional peer'],
   ['an optional peer in peerDependenciesMeta only', (m) => delete m.peerDependencies.testcontainers, 'in peerDependenciesMeta but not in peerDependencies'],
   ['no README', (m, dir) => rmSync(join(dir, 'README.md')), 'no README'],

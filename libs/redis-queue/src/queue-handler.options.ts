@@ -7,7 +7,13 @@ import {
   JobDefaults,
   parseAttempts,
   parseBackoff,
+  parseRateLimit,
+  parseSchedule,
+  parseTimeout,
+  parseTrack,
   PayloadClass,
+  RateLimit,
+  ScheduleSpec,
 } from './engine/index.js';
 import { messages } from './redis-queue.messages.js';
 import { bool, integer } from './option.parsers.js';
@@ -28,6 +34,37 @@ export interface QueueHandlerOptions<T = unknown> extends JobDefaults {
   payloadType?: PayloadClass<T>;
   /** Validate payloads before the method runs. Default: the module's `validation` (true). */
   validate?: boolean;
+  /**
+   * ms an attempt may run: then its `signal` aborts with `JobTimeoutError` and the attempt counts as
+   * failed (retried per its attempts). A handler that ignores the signal keeps its concurrency slot until
+   * it returns; its attempt is settled as failed after a grace period (the smaller of `timeout` and 5 s),
+   * and a retry may then run elsewhere while it still runs. Jobs may set their own. Default: none.
+   */
+  timeout?: number;
+  /**
+   * At most `max` jobs of the queue start in any window of `duration` ms, across every worker of every
+   * process; workers sleep until the next start is allowed (no polling). Stored in Redis when the worker
+   * starts: the last worker of the queue to start sets it for all. Default: none.
+   */
+  rateLimit?: RateLimit;
+  /** At most this many jobs of the queue run at once across every process, exactly (also through crashes). Default: none. */
+  globalConcurrency?: number;
+  /** At most this many jobs of one group (enqueue option `group`) run at once across every process. Default: none. */
+  groupConcurrency?: number;
+  /** At most `max` jobs of one group start per `duration` ms, across every process; other groups go on. Default: none. */
+  groupRateLimit?: RateLimit;
+  /**
+   * A recurring job: `{ cron, timeZone? }` or `{ every }` (ms), with `payload` and `options` for each tick's
+   * job and `missed` (`once` or `skip`: ticks that passed while nothing ran). Exactly one job per tick however
+   * many instances run. Stored at bootstrap; removed from Redis when the code no longer declares it. `name`
+   * defaults to 'handler'. Default: none.
+   */
+  schedule?: ScheduleSpec & { name?: string };
+  /**
+   * Jobs this app enqueues to the queue are tracked (findable by id, cancellable, results kept) unless
+   * their own `track` says otherwise. Mostly useful as a deployment override (module `queues`). Default: false.
+   */
+  track?: boolean | { retention?: number };
 }
 
 /** How one handler option is checked, and whether a deployment may override it. */
@@ -47,6 +84,28 @@ const HANDLER_OPTIONS = {
   attempts: { parse: parseAttempts },
   backoff: { parse: parseBackoff },
   validate: { parse: (value, field) => bool(value, field, true) },
+  timeout: { parse: parseTimeout },
+  rateLimit: { parse: parseRateLimit },
+  globalConcurrency: { parse: (value, field) => integer(value, field, 1, 1, 1_000_000) },
+  groupConcurrency: { parse: (value, field) => integer(value, field, 1, 1, 1_000_000) },
+  groupRateLimit: { parse: parseRateLimit },
+  schedule: {
+    parse: (value, field) => {
+      const { name, ...spec } = (typeof value === 'object' && value !== null ? value : {}) as { name?: unknown };
+      if (typeof value !== 'object' || value === null) throw new InvalidOptionError(field, `must be { cron | every, ... } (got ${describe(value)})`);
+      if (name !== undefined && (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:\- ]{0,99}$/.test(name))) {
+        throw new InvalidOptionError(`${field}.name`, `must be 1-100 characters of letters, digits, spaces, ".", "_", ":" or "-" (got ${describe(name)})`);
+      }
+      parseSchedule(spec, 'decorator', field);
+      return value;
+    },
+  },
+  track: {
+    parse: (value, field) => {
+      parseTrack(value, field);
+      return value;
+    },
+  },
   schema: {
     parse: (value, field) => {
       assertStandardSchema(value, field);

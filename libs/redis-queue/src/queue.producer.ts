@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { broadcast, BulkJob, CancelResult, EnqueueOptions, JobProducer, QueueNotifications, QueueRef, queueName, ScheduleSpec } from './engine/index.js';
+import { broadcast, BulkJob, CancelResult, EnqueueOptions, JobProducer, parseTrack, QueueNotifications, QueueRef, queueName, ScheduleSpec } from './engine/index.js';
 import { PayloadValidator } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -116,6 +116,7 @@ export class QueueProducer implements OnApplicationBootstrap {
       timeout: this.options.commandTimeout,
       replication: this.options.waitForReplicas,
       notifications: this.notifications(),
+      trackedQueues: trackedQueues(this.options.queues),
     }));
   }
 
@@ -128,4 +129,14 @@ export class QueueProducer implements OnApplicationBootstrap {
       onResubscribed: (listener) => pubsub().onResubscribed(listener),
     };
   }
+}
+
+/** Queues whose jobs module option `queues` says to track by default, with their retention. */
+function trackedQueues(queues: ResolvedRedisQueueOptions['queues']): Map<string, number> {
+  const tracked = new Map<string, number>();
+  for (const [name, overrides] of Object.entries(queues)) {
+    const retention = parseTrack(overrides.track, `queues.${name}.track`);
+    if (retention !== undefined) tracked.set(name, retention);
+  }
+  return tracked;
 }

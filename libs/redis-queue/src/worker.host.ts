@@ -6,8 +6,8 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { LIBRARY_VERSION, QueueWorker, Scheduler, WorkerRegistration } from './engine/index.js';
-import { HandlerExplorer } from './handler.explorer.js';
+import { LIBRARY_VERSION, parseSchedule, QueueWorker, RedisClient, Scheduler, ScheduleStore, WorkerRegistration } from './engine/index.js';
+import { HandlerExplorer, QueueHandlerBinding } from './handler.explorer.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
 import { messages } from './redis-queue.messages.js';
@@ -25,6 +25,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   private workers: QueueWorker[] = [];
   private registration?: WorkerRegistration;
   private scheduler?: Scheduler;
+  private declaring?: Promise<void>;
+  private closing = false;
   /** The startup durability check, stopped when shutdown begins so that it sends nothing after. */
   private durabilityCheck?: { stop: AbortController; done: Promise<void> };
 
@@ -63,12 +65,22 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
           defaults: {
             attempts: handler.options.attempts ?? this.options.defaults.attempts,
             backoff: handler.options.backoff ?? this.options.defaults.backoff,
+            timeout: handler.options.timeout,
+          },
+          // Every worker states the queue-wide rules its handler declares (none is a statement too): the
+          // last to start sets them for all.
+          rules: {
+            rateLimit: handler.options.rateLimit ?? null,
+            globalConcurrency: handler.options.globalConcurrency ?? null,
+            groupConcurrency: handler.options.groupConcurrency ?? null,
+            groupRateLimit: handler.options.groupRateLimit ?? null,
           },
           logger: this.logger,
           logPayloads: this.options.logPayloads,
           jobIdRetention: this.options.jobIdRetention,
         }),
     );
+    this.declaring = this.declareSchedules(handlers, client);
     for (const worker of this.workers) worker.start();
     this.registration = new WorkerRegistration(
       client,
@@ -91,6 +103,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
 
   async beforeApplicationShutdown(): Promise<void> {
     this.durabilityCheck?.stop.abort();
+    this.closing = true;
+    await this.declaring;
     this.scheduler?.stop();
     this.scheduler = undefined;
     if (this.workers.length === 0) return;
@@ -100,6 +114,32 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     await this.registration?.stop();
     this.registration = undefined;
     this.logger.log(messages.workersStopped());
+  }
+
+  /**
+   * Stores the schedules the handlers declare and removes those the code no longer declares (retrying in
+   * the background while Redis is away: the app starts meanwhile).
+   */
+  private async declareSchedules(handlers: readonly QueueHandlerBinding[], client: RedisClient): Promise<void> {
+    const store = new ScheduleStore(client, this.options.prefix);
+    for (const handler of handlers) {
+      const declared = handler.options.schedule;
+      for (let attempt = 0; !this.closing; attempt++) {
+        try {
+          if (declared) {
+            const { name = 'handler', ...spec } = declared;
+            await store.upsert(handler.queue, name, parseSchedule(spec, 'decorator', 'schedule', this.options.maxPayloadBytes));
+            await store.prune(handler.queue, [name]);
+          } else {
+            await store.prune(handler.queue, []);
+          }
+          break;
+        } catch (error) {
+          if (attempt === 0) this.logger.warn(messages.schedulesNotStored(handler.queue, (error as Error).message));
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt)).unref());
+        }
+      }
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {

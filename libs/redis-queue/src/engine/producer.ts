@@ -10,7 +10,7 @@ import {
   WaitTimeoutError,
 } from './errors.js';
 import { JobState, QueueInspector } from './inspector.js';
-import { EnqueueOptions, parseEnqueueOptions } from './job-options.js';
+import { EnqueueOptions, parseEnqueueOptions, parseTrack } from './job-options.js';
 import { assertQueueName, notifyChannel, queueKeyList } from './keys.js';
 import { QueueNotifications } from './notifications.js';
 import { QueueRef, queueName } from './queue-ref.js';
@@ -116,7 +116,7 @@ export class JobProducer {
   enqueue<T>(queue: string | QueueRef<unknown, T>, payload: NoInfer<T>, options?: EnqueueOptions): Promise<string> {
     const name = queueName(queue);
     const coalescer = this.coalescerOf(name);
-    const job = this.prepare(name, { payload, options }, 0, 1, Date.now());
+    const job = this.prepare(this.defaultRetention(queue), { payload, options }, 0, 1, Date.now());
     return new Promise<string>((resolve, reject) => {
       coalescer.waiting.push({ job, resolve, reject });
       if (coalescer.inFlight < MAX_IN_FLIGHT) void this.drain(coalescer);
@@ -129,7 +129,8 @@ export class JobProducer {
     const keys = this.keysOf(name);
     if (!Array.isArray(jobs)) throw new TypeError('enqueueMany expects an array of { payload, options? }');
     const now = Date.now();
-    const prepared = jobs.map((job, index) => this.prepare(name, job, index, jobs.length, now));
+    const retention = this.defaultRetention(queue);
+    const prepared = jobs.map((job, index) => this.prepare(retention, job, index, jobs.length, now));
     if (prepared.length === 0) return [];
     await this.ready(name);
     const batches = this.split(prepared);
@@ -307,14 +308,19 @@ export class JobProducer {
     return keys;
   }
 
-  private prepare(queue: string, job: BulkJob, index: number, total: number, now: number): PreparedJob {
+  /** Tracking retention of jobs of this queue that do not say: the token's `track`, else the settings'. */
+  private defaultRetention(queue: string | QueueRef): number | undefined {
+    if (typeof queue === 'object' && queue !== null && queue.track !== undefined) return parseTrack(queue.track, 'track');
+    return this.settings.trackedQueues?.get(queueName(queue));
+  }
+
+  private prepare(queueRetention: number | undefined, job: BulkJob, index: number, total: number, now: number): PreparedJob {
     try {
       if (typeof job !== 'object' || job === null || !('payload' in job)) {
         throw new TypeError('expected { payload, options? }');
       }
       const options = parseEnqueueOptions(job.options, now);
       let ext = options.ext;
-      const queueRetention = this.settings.trackedQueues?.get(queue);
       if (queueRetention !== undefined && ext?.trackRetention === undefined && (job.options as EnqueueOptions | undefined)?.track !== false) {
         ext = { ...ext, trackRetention: queueRetention };
       }

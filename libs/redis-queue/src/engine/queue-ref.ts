@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describe } from './describe.js';
 import { InvalidOptionError } from './errors.js';
-import { asOptionObject } from './job-options.js';
+import { asOptionObject, parseTrack } from './job-options.js';
 import { assertQueueName } from './keys.js';
 
 /** Type-only brands: never set at run time, they carry the payload types through the compiler. */
@@ -23,6 +23,8 @@ export interface QueueRef<T = unknown, In = T> {
   readonly schema?: StandardSchemaV1<In, T>;
   /** Class of the payloads, validated with class-validator at enqueue and before the handler. */
   readonly payloadType?: PayloadClass<T>;
+  /** Jobs enqueued through this token are tracked unless their own `track` says otherwise. */
+  readonly track?: boolean | { retention?: number };
   readonly [PAYLOAD]?: T;
   readonly [INPUT]?: In;
 }
@@ -33,9 +35,14 @@ export interface QueueDefinition<T = unknown, In = T> {
   schema?: StandardSchemaV1<In, T>;
   /** A class with class-validator decorators; the payload type is its instance type. Default: none. */
   payloadType?: PayloadClass<T>;
+  /**
+   * Track every job of the queue (findable by id, cancellable, results kept; see the enqueue option
+   * `track`), unless a job's own `track` says otherwise. Default: false.
+   */
+  track?: boolean | { retention?: number };
 }
 
-const DEFINITION_KEYS = ['schema', 'payloadType'];
+const DEFINITION_KEYS = ['schema', 'payloadType', 'track'];
 
 /**
  * Defines a typed queue. With a type argument only, it checks types and validates nothing by itself; with a
@@ -64,7 +71,9 @@ export function defineQueue(name: string, definition: QueueDefinition = {}): Que
   if (o.payloadType !== undefined && typeof o.payloadType !== 'function') {
     throw new InvalidOptionError('defineQueue.payloadType', `must be a class (got ${describe(o.payloadType)})`);
   }
+  if (o.track !== undefined) parseTrack(o.track, 'defineQueue.track');
   const ref: { -readonly [K in keyof QueueRef]: QueueRef[K] } = { name };
+  if (o.track !== undefined) ref.track = o.track;
   if (o.schema !== undefined) ref.schema = o.schema;
   if (o.payloadType !== undefined) ref.payloadType = o.payloadType;
   return Object.freeze(ref);
