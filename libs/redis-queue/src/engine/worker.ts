@@ -442,8 +442,8 @@ export class QueueWorker {
       if (this.waitingForOlder.get(delivery.id)?.length === 0) this.waitingForOlder.delete(delivery.id);
       next();
     }
-    this.pending.progress.delete(delivery.id);
-    delivery.progressSent.splice(0).forEach((resolve) => resolve());
+    // Its last progress value (if not sent yet) goes with its outcome, in the same round trip.
+    if (!this.pending.progress.has(delivery.id)) delivery.progressSent.splice(0).forEach((resolve) => resolve());
     this.wakeup.notifySoon();
     if (delivery.settledEarly) return; // its attempt was settled when it ignored its timeout
     switch (delivery.stopped) {

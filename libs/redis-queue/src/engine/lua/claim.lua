@@ -76,11 +76,24 @@ local function completed(x, token)
       finishCancelled(id, t, rec)
       return false
     end
-    trackFinish(M, id, { s = 'completed', rec = rec, r = x.r, a = x.a, m = t.m }, x.k)
+    trackFinish(M, id, { s = 'completed', rec = rec, r = x.r, a = x.a, m = t.m, pr = t.pr }, x.k)
     redis.call(PUBLISH, NOTIFY, 'd' .. id)
   end
   emit(M, 'completed', id, x.r and { 'result', x.r } or nil)
   return true
+end
+
+-- Progress of running jobs (the worker sends the latest value of each), before the acknowledgements: a
+-- job's last value arrives with its completion.
+for _, pr in ipairs(A.progress or {}) do
+  if pr.k then
+    local t = trackGet(pr.id)
+    if t and (t.s == 'active' or t.s == 'cancelling') then
+      t.pr = pr.v
+      trackSet(pr.id, t)
+    end
+  end
+  emit(M, 'progress', pr.id, { 'progress', pr.v })
 end
 
 local done = 0
@@ -155,18 +168,6 @@ for _, c in ipairs(A.cancels or {}) do
     finishCancelled(c.id, t, rec)
     if isCallerId(c.id) then completeIds(M, { c.id }, tonumber(A.retain) or 0) end
   end
-end
-
--- Progress of running jobs (the worker sends the latest value of each).
-for _, pr in ipairs(A.progress or {}) do
-  if pr.k then
-    local t = trackGet(pr.id)
-    if t and (t.s == 'active' or t.s == 'cancelling') then
-      t.pr = pr.v
-      trackSet(pr.id, t)
-    end
-  end
-  emit(M, 'progress', pr.id, { 'progress', pr.v })
 end
 
 ---------------------------------------------------------------------------------------------------
