@@ -7,7 +7,7 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { discoverMethods } from './method.discovery.js';
 import {
   asOptionObject,
   assertBroadcastChannel,
@@ -23,15 +23,6 @@ import { BROADCAST_HANDLER_METADATA, REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OP
 import { RedisQueueConnections } from './redis-queue.connections.js';
 import { messages } from './redis-queue.messages.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
-
-/** A `@BroadcastHandler` method found on a provider, before it is bound. */
-interface FoundBroadcastHandler {
-  instance: Record<string, Function>;
-  prototype: object;
-  method: string;
-  name: string;
-  metadata: BroadcastHandlerMetadata;
-}
 
 /** A discovered `@BroadcastHandler` method. */
 interface BroadcastBinding {
@@ -66,7 +57,9 @@ export class BroadcastExplorer implements OnModuleInit, OnApplicationBootstrap, 
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const found = this.discovery.getProviders().flatMap((wrapper) => this.handlersOf(wrapper));
+    const found = discoverMethods<BroadcastHandlerMetadata>(this.discovery, this.scanner, this.reflector, BROADCAST_HANDLER_METADATA, (provider) =>
+      this.logger.warn(messages.requestScopedBroadcastHandler(provider)),
+    );
     // Imports class-validator only if a handler names a payload class, or classes already use its decorators.
     await this.validator.prepare(found.some((f) => f.metadata.options?.payloadType !== undefined));
     this.bindings = found.map((f) => this.bind(f.instance, f.prototype, f.method, f.name, f.metadata));
@@ -123,26 +116,6 @@ export class BroadcastExplorer implements OnModuleInit, OnApplicationBootstrap, 
       )
       .finally(() => this.running.delete(done));
     this.running.add(done);
-  }
-
-  private handlersOf(wrapper: InstanceWrapper): FoundBroadcastHandler[] {
-    const { instance } = wrapper;
-    if (wrapper.isAlias || !instance || typeof instance !== 'object') return [];
-    const prototype = Object.getPrototypeOf(instance) as object | null;
-    if (!prototype || prototype === Object.prototype) return [];
-    const found: FoundBroadcastHandler[] = [];
-    for (const method of this.scanner.getAllMethodNames(prototype)) {
-      const handler = (prototype as Record<string, unknown>)[method];
-      const metadata = this.reflector.get<BroadcastHandlerMetadata | undefined>(BROADCAST_HANDLER_METADATA, handler as Function);
-      if (!metadata) continue;
-      const name = `${(instance as object).constructor.name}.${method}`;
-      if (!wrapper.isDependencyTreeStatic()) {
-        this.logger.warn(messages.requestScopedBroadcastHandler(wrapper.name?.toString() ?? name));
-        continue;
-      }
-      found.push({ instance: instance as Record<string, Function>, prototype, method, name, metadata });
-    }
-    return found;
   }
 
   private bind(instance: Record<string, Function>, prototype: object, method: string, name: string, metadata: BroadcastHandlerMetadata): BroadcastBinding {

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { assertQueueName, InvalidOptionError, JobContext, JobProcessor, QueueRef, queueName, RedisQueueError } from './engine/index.js';
 import { HandlerCheck } from './payload.checks.js';
+import { DiscoveredMethod, discoverMethods } from './method.discovery.js';
 import { PayloadValidator } from './payload.validator.js';
 import { QueueHandlerMetadata } from './queue-handler.decorator.js';
 import { parseHandlerOptions, QueueHandlerOptions } from './queue-handler.options.js';
@@ -22,13 +22,7 @@ export interface QueueHandlerBinding {
 }
 
 /** A `@QueueHandler` method found on a provider, before it is bound. */
-interface FoundHandler {
-  instance: object;
-  prototype: object;
-  method: string;
-  name: string;
-  metadata: QueueHandlerMetadata;
-}
+type FoundHandler = DiscoveredMethod<QueueHandlerMetadata>;
 
 /** Collects `@QueueHandler` methods of every provider at module init, failing fast on mistakes. */
 @Injectable()
@@ -46,13 +40,14 @@ export class HandlerExplorer implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     const byQueue = new Map<string, FoundHandler & { queue: string; options: QueueHandlerOptions }>();
-    for (const wrapper of this.discovery.getProviders()) {
-      for (const found of this.handlersOf(wrapper)) {
-        const { queue, options } = this.checked(found);
-        const existing = byQueue.get(queue);
-        if (existing) throw new RedisQueueError(messages.duplicateHandler(queue, existing.name, found.name));
-        byQueue.set(queue, { ...found, queue, options });
-      }
+    const found = discoverMethods<QueueHandlerMetadata>(this.discovery, this.scanner, this.reflector, QUEUE_HANDLER_METADATA, (provider) =>
+      this.logger.warn(messages.requestScopedHandler(provider)),
+    );
+    for (const handler of found) {
+      const { queue, options } = this.checked(handler);
+      const existing = byQueue.get(queue);
+      if (existing) throw new RedisQueueError(messages.duplicateHandler(queue, existing.name, handler.name));
+      byQueue.set(queue, { ...handler, queue, options });
     }
     const queues = [...byQueue.keys()];
     this.assertKnown('queues', Object.keys(this.options.queues), queues);
@@ -74,27 +69,6 @@ export class HandlerExplorer implements OnModuleInit {
     if (consumers === true) return this.bindings;
     if (consumers === false) return [];
     return this.bindings.filter((binding) => consumers.includes(binding.queue));
-  }
-
-  private handlersOf(wrapper: InstanceWrapper): FoundHandler[] {
-    const { instance } = wrapper;
-    // Aliases and providers without an instance (e.g. not yet resolved values) carry no handlers.
-    if (wrapper.isAlias || !instance || typeof instance !== 'object') return [];
-    const prototype = Object.getPrototypeOf(instance) as object | null;
-    if (!prototype || prototype === Object.prototype) return [];
-    const found: FoundHandler[] = [];
-    for (const method of this.scanner.getAllMethodNames(prototype)) {
-      const handler = (prototype as Record<string, unknown>)[method];
-      const metadata = this.reflector.get<QueueHandlerMetadata | undefined>(QUEUE_HANDLER_METADATA, handler as Function);
-      if (!metadata) continue;
-      const name = `${(instance as object).constructor.name}.${method}`;
-      if (!wrapper.isDependencyTreeStatic()) {
-        this.logger.warn(messages.requestScopedHandler(wrapper.name?.toString() ?? name));
-        continue;
-      }
-      found.push({ instance: instance as object, prototype, method, name, metadata });
-    }
-    return found;
   }
 
   /** The handler's queue name and checked options; errors name the handler. */

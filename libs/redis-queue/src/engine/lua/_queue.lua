@@ -260,6 +260,16 @@ local function trackedRetention(rec)
   return ext and tonumber(ext.k)
 end
 
+-- A record that is ready again (recovered, released, promoted, retried from dead): its tracked entry says
+-- so. Returns 1 if it is tracked, 0 if not; the caller adds those up into meta 'tracked'.
+local function trackReady(rec)
+  local retention = trackedRetention(rec)
+  local id = retention and recordId(rec)
+  if not id then return 0 end
+  trackSet(id, { s = 'ready', rec = rec, k = retention })
+  return 1
+end
+
 ---------------------------------------------------------------------------------------------------
 -- Claims. A claim keeps its records joined by RS under its token, `token#n` unsettled, `token#d`
 -- positions settled one by one (",3,7,"), `token#i` when it holds one job alone, `token#g` the group of
@@ -440,4 +450,13 @@ local function commitBatch(batch)
     -- Idle workers sleep until the earliest due time they know of: tell them about an earlier one.
     redis.call(PUBLISH, NOTIFY, 't' .. fmt(batch.minDue))
   end
+end
+
+-- The delayed member of job `id` stored at score `at` (text, as tracked entries keep it), or nil.
+local function findDelayed(at, id)
+  local score = fmtScore(tonumber(at))
+  for _, member in ipairs(redis.call('ZRANGE', K.delayed, score, score, 'BYSCORE')) do
+    if recordId(member) == id then return member end
+  end
+  return nil
 end

@@ -27,15 +27,11 @@ if state == 'ready' then
   cancelled(t.rec)
   return { 'removed', state }
 elseif state == 'delayed' then
-  local at = fmtScore(tonumber(t.at))
-  for _, member in ipairs(redis.call('ZRANGE', K.delayed, at, at, 'BYSCORE')) do
-    if recordId(member) == id then
-      redis.call('ZREM', K.delayed, member)
-      cancelled(member)
-      return { 'removed', state }
-    end
-  end
-  return { 'unknown', state }
+  local member = findDelayed(t.at, id)
+  if not member then return { 'unknown', state } end
+  redis.call('ZREM', K.delayed, member)
+  cancelled(member)
+  return { 'removed', state }
 elseif state == 'active' then
   t.s = 'cancelling'
   trackSet(id, t)

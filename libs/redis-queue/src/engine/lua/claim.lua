@@ -173,21 +173,13 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Looking after the queue.
 
--- Completed jobs' caller-chosen ids whose retention window has passed are free again.
-local function freeRetainedIds()
-  local free = redis.call('ZRANGE', K.retainedIds, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
-  if #free > 0 then
-    bulk('SREM', K.ids, free)
-    bulk('ZREM', K.retainedIds, free)
-  end
-end
-
--- Finished tracked entries past their retention go.
-local function expireTracked()
-  local gone = redis.call('ZRANGE', K.trackExpiry, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
+-- Members of `index` (a sorted set by expiry time) that have expired leave it and `dataKey` (removed with
+-- `removeCmd`), 1000 at a time: completed jobs' caller-chosen ids (free again), finished tracked entries.
+local function dropExpired(index, dataKey, removeCmd)
+  local gone = redis.call('ZRANGE', index, '-inf', now, 'BYSCORE', 'LIMIT', 0, 1000)
   if #gone > 0 then
-    bulk('HDEL', K.track, gone)
-    bulk('ZREM', K.trackExpiry, gone)
+    bulk(removeCmd, dataKey, gone)
+    bulk('ZREM', index, gone)
   end
 end
 
@@ -224,11 +216,7 @@ local function recoverClaim(token)
       end
       if not buried then
         redis.call('RPUSH', K.recovered, rec)
-        local retention = id and trackedRetention(rec)
-        if retention then
-          trackSet(id, { s = 'ready', rec = rec, k = retention })
-          tracked = tracked + 1
-        end
+        tracked = tracked + trackReady(rec)
       end
     end
   end
@@ -287,14 +275,7 @@ local function promoteDue()
   end
   if redis.call('HGET', K.meta, 'tracks') then
     local tracked = 0
-    for _, rec in ipairs(due) do
-      local retention = trackedRetention(rec)
-      local id = retention and recordId(rec)
-      if id then
-        trackSet(id, { s = 'ready', rec = rec, k = retention })
-        tracked = tracked + 1
-      end
-    end
+    for _, rec in ipairs(due) do tracked = tracked + trackReady(rec) end
     if tracked > 0 then redis.call('HINCRBY', K.meta, 'tracked', tracked) end
   end
 end
@@ -308,8 +289,8 @@ local function unparkGroups()
   end
 end
 
-freeRetainedIds()
-expireTracked()
+dropExpired(K.retainedIds, K.ids, 'SREM')
+dropExpired(K.trackExpiry, K.track, 'HDEL')
 recoverExpired()
 local rescuing = rescueOrphans()
 promoteDue()

@@ -19,11 +19,7 @@ for _, id in ipairs(ids) do
         rec = setAttempts(rec, 0)
         pushReady(M, rec, false)
         ready = ready + 1
-        local retention = trackedRetention(rec)
-        if retention then
-          trackSet(id, { s = 'ready', rec = rec, k = retention })
-          redis.call('HINCRBY', K.meta, 'tracked', 1)
-        end
+        redis.call('HINCRBY', K.meta, 'tracked', trackReady(rec))
       end
       -- A record without a readable id cannot run again: retrying it only removes it.
     elseif isCallerId(id) then

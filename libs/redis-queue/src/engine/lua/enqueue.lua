@@ -33,20 +33,16 @@ local function debounceInto(key, delay, maxWait, tail, retention)
   local json = redis.call('HGET', K.debounce, key)
   if not json then return nil end
   local entry = cjson.decode(json)
-  local at = entry.at
-  for _, member in ipairs(redis.call('ZRANGE', K.delayed, at, at, 'BYSCORE')) do
-    if recordId(member) == entry.id then
-      redis.call('ZREM', K.delayed, member)
-      local due = math.min(now + delay, tonumber(entry.first) + maxWait)
-      local record = entry.id .. SEP .. '0' .. SEP .. fmt(entry.first) .. SEP .. tail
-      local score = addDelayed(withDue(record, due), due)
-      entry.at = fmtScore(score)
-      redis.call('HSET', K.debounce, key, cjson.encode(entry))
-      if retention > 0 then trackSet(entry.id, { s = 'delayed', at = entry.at, k = retention }) end
-      return entry.id
-    end
-  end
-  return nil -- it left the delayed set (due, running or done): a new burst begins
+  local member = findDelayed(entry.at, entry.id)
+  if not member then return nil end -- it left the delayed set (due, running or done): a new burst begins
+  redis.call('ZREM', K.delayed, member)
+  local due = math.min(now + delay, tonumber(entry.first) + maxWait)
+  local record = entry.id .. SEP .. '0' .. SEP .. fmt(entry.first) .. SEP .. tail
+  local score = addDelayed(withDue(record, due), due)
+  entry.at = fmtScore(score)
+  redis.call('HSET', K.debounce, key, cjson.encode(entry))
+  if retention > 0 then trackSet(entry.id, { s = 'delayed', at = entry.at, k = retention }) end
+  return entry.id
 end
 
 local batch = newBatch(M)

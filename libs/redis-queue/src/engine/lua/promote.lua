@@ -8,18 +8,11 @@ local member = A.member
 if not member then
   local t = trackGet(A.id)
   if not t or t.s ~= 'delayed' then return 0 end
-  local at = fmtScore(tonumber(t.at))
-  for _, m in ipairs(redis.call('ZRANGE', K.delayed, at, at, 'BYSCORE')) do
-    if recordId(m) == A.id then member = m end
-  end
+  member = findDelayed(t.at, A.id)
 end
 if not member or redis.call('ZREM', K.delayed, member) == 0 then return 0 end
 pushReady(M, member, false)
 saveGroupSeq()
-local retention = trackedRetention(member)
-if retention then
-  trackSet(A.id, { s = 'ready', rec = member, k = retention })
-  redis.call('HINCRBY', K.meta, 'tracked', 1)
-end
+redis.call('HINCRBY', K.meta, 'tracked', trackReady(member))
 if claimable(M) then announce() end
 return 1

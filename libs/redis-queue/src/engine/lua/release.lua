@@ -24,12 +24,7 @@ for _, token in ipairs(order) do
       if fresh[i] and rec then
         pushReady(M, rec, true)
         released = released + 1
-        local retention = trackedRetention(rec)
-        local id = retention and recordId(rec)
-        if id then
-          trackSet(id, { s = 'ready', rec = rec, k = retention })
-          tracked = tracked + 1
-        end
+        tracked = tracked + trackReady(rec)
       end
     end
   end

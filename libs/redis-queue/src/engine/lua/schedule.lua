@@ -25,12 +25,10 @@ end
 -- The tick job a schedule enqueued ahead of its tick, while it still waits in the delayed set.
 local function dropPending(s)
   if type(s.pending) ~= 'table' then return end
-  local at = fmtScore(tonumber(s.pending.at))
-  for _, member in ipairs(redis.call('ZRANGE', K.delayed, at, at, 'BYSCORE')) do
-    if recordId(member) == s.pending.id then
-      redis.call('ZREM', K.delayed, member)
-      redis.call('SREM', K.ids, s.pending.id)
-    end
+  local member = findDelayed(s.pending.at, s.pending.id)
+  if member then
+    redis.call('ZREM', K.delayed, member)
+    redis.call('SREM', K.ids, s.pending.id)
   end
 end
 
