@@ -39,7 +39,9 @@ export async function checkRedisDurability(
       const info = await step(() => server.info('persistence'));
       const [, policy] = await step(() => server.config('GET', 'maxmemory-policy') as Promise<string[]>);
       const [, save] = await step(() => server.config('GET', 'save') as Promise<string[]>);
-      if (policy && policy !== 'noeviction') logger.warn(messages.evictionPolicy(policy, where));
+      // volatile-* policies evict only keys with a TTL, and no queue key has one: safe, worth a note only.
+      if (policy?.startsWith('volatile-')) logger.log(messages.volatileEvictionPolicy(policy, where));
+      else if (policy && policy !== 'noeviction') logger.warn(messages.evictionPolicy(policy, where));
       if (!/aof_enabled:1/.test(info) && !save) logger.warn(messages.noPersistence(where));
     }
   } catch (error) {

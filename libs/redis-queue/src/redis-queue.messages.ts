@@ -35,6 +35,9 @@ export const messages = {
   evictionPolicy: (policy: string, where = '') =>
     `Redis${where} maxmemory-policy is "${policy}": under memory pressure Redis may evict queue keys and lose jobs. ` +
     'Set maxmemory-policy to noeviction for queues.',
+  volatileEvictionPolicy: (policy: string, where = '') =>
+    `Redis${where} maxmemory-policy is "${policy}": fine for queues (their keys carry no TTL, so this policy never ` +
+    'evicts them; a full Redis refuses new jobs as with noeviction, and workers keep draining).',
   noPersistence: (where = '') =>
     `Redis${where} persistence is off (no AOF, no RDB saves): a Redis restart loses every job. Turn on appendonly yes ` +
     '(appendfsync everysec) for queues that must survive restarts.',

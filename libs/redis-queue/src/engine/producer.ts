@@ -101,8 +101,21 @@ export class JobProducer {
   private readonly timeout: number;
   private readonly batchSize: number;
 
+  /** Bytes of job data per script call: MAX_CALL_BYTES, or less when the server's proto-max-bulk-len is lower. */
+  private maxCallBytes = MAX_CALL_BYTES;
+
   constructor(private readonly settings: ProducerSettings) {
     this.client = withScripts(settings.client);
+    // One argument larger than proto-max-bulk-len makes Redis drop the whole connection (every command
+    // in flight on it fails): learn the server's limit once, and never send more. Without CONFIG rights
+    // (a managed Redis, an ACL user) the default stands.
+    void whenReady(this.client, 60_000, 'proto-max-bulk-len')
+      .then(() => this.client.config('GET', 'proto-max-bulk-len') as Promise<string[]>)
+      .then(([, value]) => {
+        const limit = Number(value);
+        if (limit > 0) this.maxCallBytes = Math.min(MAX_CALL_BYTES, Math.floor(limit * 0.9) - 1024);
+      })
+      .catch(() => undefined);
     this.maxPayloadBytes = settings.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.timeout = settings.timeout ?? 5000;
     this.batchSize = settings.batchSize ?? 1000;
@@ -159,7 +172,7 @@ export class JobProducer {
     c.inFlight++;
     try {
       while (c.waiting.length > 0) {
-        const batch = takeBatch(c.waiting, this.batchSize);
+        const batch = takeBatch(c.waiting, this.batchSize, this.maxCallBytes);
         try {
           await this.ready(c.queue);
           const ids = await this.store(c.keys, batch.map((w) => w.job));
@@ -325,8 +338,8 @@ export class JobProducer {
         ext = { ...ext, trackRetention: queueRetention };
       }
       const tail = encodeTail(encodePayload(job.payload, this.maxPayloadBytes), options.stored, options.traceId, ext);
-      if (tail.length * 3 > MAX_CALL_BYTES && Buffer.byteLength(tail) > MAX_CALL_BYTES) {
-        throw new InvalidPayloadError(producerMessages.tooLargeForOneCall(Buffer.byteLength(tail), MAX_CALL_BYTES));
+      if (tail.length * 3 > this.maxCallBytes && Buffer.byteLength(tail) > this.maxCallBytes) {
+        throw new InvalidPayloadError(producerMessages.tooLargeForOneCall(Buffer.byteLength(tail), this.maxCallBytes));
       }
       return {
         jobId: options.jobId ?? '',
@@ -348,13 +361,13 @@ export class JobProducer {
     let current: PreparedJob[] = [];
     let bytes = 0;
     for (const job of jobs) {
-      if (current.length > 0 && (current.length >= this.batchSize || bytes + job.tail.length > MAX_CALL_BYTES)) {
+      if (current.length > 0 && (current.length >= this.batchSize || bytes + job.tail.length * 3 > this.maxCallBytes)) {
         batches.push(current);
         current = [];
         bytes = 0;
       }
       current.push(job);
-      bytes += job.tail.length;
+      bytes += job.tail.length * 3;
     }
     if (current.length > 0) batches.push(current);
     return batches;
@@ -417,12 +430,12 @@ export class JobProducer {
   }
 }
 
-/** Takes up to `max` waiting jobs and at most MAX_CALL_BYTES of job data (at least one). */
-function takeBatch(waiting: WaitingJob[], max: number): WaitingJob[] {
+/** Takes up to `max` waiting jobs and at most `maxBytes` of job data (at least one; UTF-16 units x 3). */
+function takeBatch(waiting: WaitingJob[], max: number, maxBytes: number): WaitingJob[] {
   let n = 0;
   let bytes = 0;
-  while (n < waiting.length && n < max && (n === 0 || bytes + waiting[n].job.tail.length <= MAX_CALL_BYTES)) {
-    bytes += waiting[n].job.tail.length;
+  while (n < waiting.length && n < max && (n === 0 || bytes + waiting[n].job.tail.length * 3 <= maxBytes)) {
+    bytes += waiting[n].job.tail.length * 3;
     n++;
   }
   return waiting.splice(0, n);

@@ -1,3 +1,4 @@
+import { connect } from 'net';
 import { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { describe } from './describe.js';
 import { InvalidOptionError, RedisUnavailableError } from './errors.js';
@@ -179,6 +180,15 @@ function watchOutages(client: RedisClient, settings: ClientSettings): void {
       settings.logger.warn(
         `Redis ${everReady ? 'connection lost' : 'unreachable'} (${settings.name}): ${error.message}; reconnecting with backoff`,
       );
+      // A server at maxclients writes its refusal and closes: the client sees only EPIPE or a reset.
+      // Ask it once, on a bare socket, what it says to a new connection.
+      if (/EPIPE|ECONNRESET/.test(error.message) && !(client instanceof Cluster) && !client.options.tls) {
+        void greeting(client.options.host ?? '127.0.0.1', client.options.port ?? 6379).then((line) => {
+          if (line && /max number of clients/i.test(line)) {
+            settings.logger.warn(`Redis refuses new connections (${settings.name}): "${line}": raise maxclients, or run fewer connections`);
+          }
+        });
+      }
     }
   });
   // A cluster client reports its nodes' failures as 'node error' (the node's address comes with it).
@@ -195,6 +205,25 @@ function watchOutages(client: RedisClient, settings: ClientSettings): void {
     }
     downSince = undefined;
     everReady = true;
+  });
+}
+
+/** What a server writes first to a new connection without being asked (a refusal), within 1 s; '' if nothing. */
+function greeting(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, host);
+    let text = '';
+    const done = (): void => {
+      socket.destroy();
+      resolve(text.split('\r\n')[0].replace(/^-/, ''));
+    };
+    socket.setTimeout(1000, done);
+    socket.once('error', done);
+    socket.once('close', done);
+    socket.on('data', (chunk) => {
+      text += chunk.toString();
+      if (text.includes('\r\n')) done();
+    });
   });
 }
 

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Cancels a tracked job: removed if it waits (ready or delayed), told to stop if it runs.
 -- KEYS: the queue's keys (K)
 -- ARGV[1]: cmsgpack map { id = job id }

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Sets queue-wide rules every worker obeys (read by the claim script in the same call as it claims),
 -- and registers event listeners.
 -- KEYS: the queue's keys (K)

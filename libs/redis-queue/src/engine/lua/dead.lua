@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Retries or removes dead-letter entries, the given ones or, without ids, up to `limit` of the oldest
 -- (the caller repeats until none remain: safe on a million dead jobs).
 -- KEYS: the queue's keys (K)

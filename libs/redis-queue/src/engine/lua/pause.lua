@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Pauses or resumes a queue for every worker: paused, the claim script starts nothing (running jobs
 -- finish, settling and recovery go on); resumed, idle workers are told at once.
 -- KEYS: the queue's keys (K)

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- Makes a delayed job ready now.
 -- KEYS: the queue's keys (K)
 -- ARGV[1]: cmsgpack map { id = job id, member = the delayed record (optional: found through the
