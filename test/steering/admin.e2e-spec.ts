@@ -309,7 +309,8 @@ describe('registry', () => {
     await worker('reg-c', () => undefined, 5);
     const listed = await waitFor(async () => {
       const all = await admin.workers();
-      return all.some((w) => w.pid === c.process.pid) && all.some((w) => w.pid === process.pid) ? all : undefined;
+      const here = all.some((w) => w.pid === process.pid && w.queues.some((q) => q.queue === 'reg-c'));
+      return all.some((w) => w.pid === c.process.pid) && here ? all : undefined;
     }, 20_000, 'both workers to register');
     const child = listed.find((w) => w.pid === c.process.pid)!;
     expect(child).toMatchObject({ host: hostname(), pid: c.process.pid, version: LIBRARY_VERSION });

@@ -122,10 +122,7 @@ describe('QueueInspector.job()', () => {
     expect(done.error).toBeUndefined();
   });
 
-  // BUG (engine, claim.lua `completed`): the completed entry is written as a new table without `pr`, so a
-  // finished job loses the last progress value its handler reported (JobInfo.progress: "the last progress
-  // value its handler reported"); a dashboard showing 100% while it ran shows nothing once it is done.
-  it.failing('a completed job keeps the last progress value its handler reported', async () => {
+  it('a completed job keeps the last progress value its handler reported', async () => {
     await worker('progress-kept-q', async (_payload, job) => {
       await job.progress(100);
       return 'done';
@@ -136,15 +133,9 @@ describe('QueueInspector.job()', () => {
     expect(done.progress).toBe(100);
   });
 
-  // BUG (engine, _queue.lua trackSet / addDelayed): jobs due in the same millisecond get scores with a
-  // FIFO fraction (due + k/4096), and the tracked entry stores that score as a JSON number through
-  // cjson, which keeps 14 significant digits: the fraction is lost. job() then looks the record up by
-  // the rounded score and finds nothing (undefined), cancel() finds nothing ('not-found' for a job that
-  // is delayed), and promote(queue, id) returns false. Delayed jobs enqueued together with one delay
-  // (enqueueMany, or two enqueues in the same ms) all fall due in one ms: all but the first are lost to
-  // job(), cancel() and promote(). The same goes for retries that fall due in one ms. Suspected fix:
-  // store the score as a string (fmtScore) or keep the member in the entry.
-  it.failing('tracked delayed jobs due in the same millisecond are each found, cancelled and promoted by id', async () => {
+  // Jobs due in the same millisecond get scores with a FIFO fraction; the tracked entry must still lead
+  // to each of them (found by this suite before the entry kept the exact member).
+  it('tracked delayed jobs due in the same millisecond are each found, cancelled and promoted by id', async () => {
     const ids = await api.producer.enqueueMany(
       'same-ms-q',
       [1, 2, 3].map((n) => ({ payload: { n }, options: { track: true, delay: 3_600_000 } })),
