@@ -247,7 +247,7 @@ describe('the dead-letter set', () => {
   // BUG (engine, admin.ts `dead`): with an empty id list no script is called, and the queue name is
   // only checked on the way to a script: removeDead('bad queue', []) resolves with 0 instead of
   // refusing the name (bad input gets a clear error naming the field).
-  it.failing('a bad queue name is refused even with no ids', async () => {
+  it('a bad queue name is refused even with no ids', async () => {
     await expect(admin.removeDead('bad queue', [])).rejects.toThrow(/queue/);
     await expect(admin.retryDead('bad queue', [])).rejects.toThrow(/queue/);
   });
@@ -350,7 +350,7 @@ describe('registry', () => {
   // right after boot), the ZADD fails, and the producer never notes the queue again (keysOf caches the
   // queue's keys; noteQueue forgets the failure, but is not called again). A queue only producers use
   // is then missing from queues() for the producer's whole life.
-  it.failing("queues(): a queue is listed even when the producer's first enqueue came before its connection was ready", async () => {
+  it("queues(): a queue is listed even when the producer's first enqueue came before its connection was ready", async () => {
     const own = uniquePrefix('queues-early');
     const ownApi = await startQueueApp([], { prefix: own, consumers: false });
     apps.push(ownApi);

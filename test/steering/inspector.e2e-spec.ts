@@ -187,7 +187,7 @@ describe('QueueInspector.job()', () => {
   // BUG (engine, _queue.lua `bury`): burying a job deletes its tracking entry, so job() computes
   // `tracked: entry !== null` from a deleted entry and a tracked job that died reports `tracked: false`
   // (and its last progress is gone with the entry).
-  it.failing('a tracked job that died still says it is tracked', async () => {
+  it('a tracked job that died still says it is tracked', async () => {
     await worker('dead-tracked-q', async () => {
       throw new Error('nope');
     });
@@ -223,7 +223,7 @@ describe('QueueInspector.job()', () => {
   // two reads", for a job that exists. waitForResult() checks through job() when it starts, so a wait
   // begun just as the job finishes rejects with "not tracked" (InvalidOptionError) although the job
   // completed. Reproduced deterministically by holding the inspector's second read until the job completed.
-  it.failing('job() never returns undefined for a tracked job that moves while it is read', async () => {
+  it('job() never returns undefined for a tracked job that moves while it is read', async () => {
     const release = deferred();
     await worker('moving-q', async () => {
       await release.promise;

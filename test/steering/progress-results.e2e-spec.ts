@@ -197,7 +197,7 @@ describe('progress', () => {
     // the event loop turns chains round trips the same way, depending on timing (100,000 calls yielding
     // every 1000: ~90 round trips in ~200 ms in one run, within the throttle in another). The bound below
     // is the throttle's own promise: at most one round trip per 50 ms of the loop, plus claim and ack.
-    it.failing('awaited progress() calls one after another: at most one round trip per 50 ms', async () => {
+    it('awaited progress() calls one after another: at most one round trip per 50 ms', async () => {
       const { scripts, ms } = await progressLoop(100, 'awaited');
       expect(scripts).toBeLessThanOrEqual(Math.ceil(ms / 50) + 3);
     });
@@ -275,7 +275,7 @@ describe('stored results and waitForResult()', () => {
   // for "not tracked" and rejects with InvalidOptionError although the job completed. Found by the first
   // version of the test above (200 waits started while a worker ran the jobs: one of them rejected with
   // 'no tracked job "17"'). Reproduced here by holding the producer's second read until the job completed.
-  it.failing('a wait that starts just as the job completes resolves with its result', async () => {
+  it('a wait that starts just as the job completes resolves with its result', async () => {
     const release = deferred();
     await worker('race-result-q', async () => {
       await release.promise;

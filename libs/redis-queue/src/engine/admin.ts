@@ -137,6 +137,7 @@ export class QueueAdmin {
   }
 
   private async dead(queue: string, op: 'retry' | 'remove', ids?: readonly string[]): Promise<number> {
+    assertQueueName(queue);
     if (ids !== undefined && !Array.isArray(ids)) throw new InvalidOptionError('ids', `must be an array of job ids (got ${describe(ids)})`);
     let done = 0;
     if (ids) {

@@ -338,11 +338,21 @@ function decodeOptions(text: string): StoredJobOptions {
   try {
     return {
       attempts: attempts === undefined ? undefined : parseAttempts(attempts, 'attempts'),
-      backoff: backoff === undefined ? undefined : parseBackoff(backoff, 'backoff'),
+      backoff: backoff === undefined ? undefined : parseBackoff(knownBackoff(backoff), 'backoff'),
     };
   } catch (error) {
     throw new MalformedJobError(`malformed job record: ${(error as Error).message}`);
   }
+}
+
+/** A stored backoff without the fields this release does not know (a newer producer's). */
+function knownBackoff(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const { type, delay, maxDelay, jitter } = value as Record<string, unknown>;
+  const known: Record<string, unknown> = { type, delay };
+  if (maxDelay !== undefined) known.maxDelay = maxDelay;
+  if (jitter !== undefined) known.jitter = jitter;
+  return known;
 }
 
 function decodeJson(text: string, what: string): unknown {

@@ -270,10 +270,22 @@ export class QueueInspector {
   async job(ref: string | QueueRef, id: string): Promise<JobInfo | undefined> {
     const queue = queueName(ref);
     const k = this.keys(queue);
-    const [dead, entry] = await this.run('job', (c) => Promise.all([c.hget(k.dead, id), c.hget(k.track, id)]));
-    if (dead !== null) return deadInfo(queue, parseDeadEntry(queue, dead), entry !== null);
-    if (entry === null) return undefined;
-    const t = JSON.parse(entry) as TrackEntry;
+    // The entry says where the record is; the job may move between the two reads (claimed, settled,
+    // promoted): then the entry has changed too, so read again.
+    for (let attempt = 0; ; attempt++) {
+      const [dead, entry] = await this.run('job', (c) => Promise.all([c.hget(k.dead, id), c.hget(k.track, id)]));
+      if (dead !== null) return deadInfo(queue, parseDeadEntry(queue, dead), entry !== null);
+      if (entry === null) return undefined;
+      const t = JSON.parse(entry) as TrackEntry;
+      if (t.s === 'dead') return undefined; // its dead-letter entry was removed between the reads
+      const record = await this.recordOf(k, t, id);
+      if (record !== undefined) return trackedInfo(queue, id, t, record);
+      if (attempt >= 20) throw new RedisQueueError(`QueueInspector.job: job ${id} of "${queue}" kept moving while it was read; try again`);
+    }
+  }
+
+  /** Where a tracked entry says the job's record is, or undefined if it is not there (any more). */
+  private async recordOf(k: QueueKeys, t: TrackEntry, id: string): Promise<string | undefined> {
     let record: string | undefined = t.rec;
     if (t.s === 'delayed' && t.at !== undefined) {
       const members = await this.run('job', (c) => c.zrangebyscore(k.delayed, t.at!, t.at!));
@@ -282,29 +294,7 @@ export class QueueInspector {
       const blob = await this.run('job', (c) => c.hget(k.claims, t.t!));
       record = blob?.split(RS)[(t.p ?? 1) - 1];
     }
-    if (record === undefined || recordId(record) !== id) return undefined; // moved between the two reads
-    const job = decodeRecord(record);
-    const info: JobInfo = {
-      id,
-      queue,
-      state: t.s === 'cancelling' ? 'active' : (t.s as JobState),
-      attemptsMade: t.a ?? job.attemptsMade,
-      enqueuedAt: new Date(job.enqueuedAt),
-      payload: job.payload,
-      traceId: job.traceId,
-      tracked: true,
-    };
-    if (t.s === 'cancelling') info.cancelling = true;
-    const maxAttempts = t.m ?? job.options.attempts;
-    if (maxAttempts !== undefined) info.maxAttempts = maxAttempts;
-    if (t.s === 'delayed' && t.at !== undefined) info.runAt = new Date(Math.floor(Number(t.at)));
-    if (t.f !== undefined) info.finishedAt = new Date(t.f);
-    if (job.ext.priority !== undefined) info.priority = job.ext.priority;
-    if (job.ext.group !== undefined) info.group = job.ext.group;
-    if (t.pr !== undefined) info.progress = JSON.parse(t.pr);
-    if (t.r !== undefined) info.result = JSON.parse(t.r);
-    if (t.e !== undefined) info.error = errorOf(t.e);
-    return info;
+    return record !== undefined && recordId(record) === id ? record : undefined;
   }
 
   /** Dead jobs, newest first. */
@@ -457,6 +447,32 @@ export class QueueInspector {
       throw new RedisUnavailableError(`QueueInspector.${what}: ${(error as Error).message}`);
     }
   }
+}
+
+/** JobInfo of a tracked job from its entry and record. */
+function trackedInfo(queue: string, id: string, t: TrackEntry, record: string): JobInfo {
+  const job = decodeRecord(record);
+  const info: JobInfo = {
+    id,
+    queue,
+    state: t.s === 'cancelling' ? 'active' : (t.s as JobState),
+    attemptsMade: t.a ?? job.attemptsMade,
+    enqueuedAt: new Date(job.enqueuedAt),
+    payload: job.payload,
+    traceId: job.traceId,
+    tracked: true,
+  };
+  if (t.s === 'cancelling') info.cancelling = true;
+  const maxAttempts = t.m ?? job.options.attempts;
+  if (maxAttempts !== undefined) info.maxAttempts = maxAttempts;
+  if (t.s === 'delayed' && t.at !== undefined) info.runAt = new Date(Math.floor(Number(t.at)));
+  if (t.f !== undefined) info.finishedAt = new Date(t.f);
+  if (job.ext.priority !== undefined) info.priority = job.ext.priority;
+  if (job.ext.group !== undefined) info.group = job.ext.group;
+  if (t.pr !== undefined) info.progress = JSON.parse(t.pr);
+  if (t.r !== undefined) info.result = JSON.parse(t.r);
+  if (t.e !== undefined) info.error = errorOf(t.e);
+  return info;
 }
 
 function levelKey(k: QueueKeys, level: number): string {

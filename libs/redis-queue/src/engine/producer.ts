@@ -316,7 +316,6 @@ export class JobProducer {
       assertQueueName(queue);
       keys = queueKeyList(this.settings.prefix, queue);
       this.keys.set(queue, keys);
-      noteQueue(this.client, this.settings.prefix, queue);
     }
     return keys;
   }
@@ -401,6 +400,8 @@ export class JobProducer {
       debounce: anyDebounce ? jobs.map((job) => job.debounce ?? false) : undefined,
     });
     const [first, ...rest] = (await this.client.rqEnqueue(...keys, args)) as Array<number | [number, string]>;
+    // The queue registry (for tools): once an hour per queue, after a store succeeded.
+    noteQueue(this.client, this.settings.prefix, queueOfKeys(keys));
     const replication = this.settings.replication;
     if (replication) {
       const timeout = replication.timeout ?? this.timeout;
@@ -439,4 +440,10 @@ function takeBatch(waiting: WaitingJob[], max: number, maxBytes: number): Waitin
     n++;
   }
   return waiting.splice(0, n);
+}
+
+/** The queue name inside a key list (every key is `<prefix>:{<queue>}:...`). */
+function queueOfKeys(keys: string[]): string {
+  const key = keys[0];
+  return key.slice(key.indexOf('{') + 1, key.indexOf('}'));
 }

@@ -13,7 +13,7 @@ import { RedisClient } from './redis-client.js';
 export interface ScriptCommands {
   rqEnqueue(...args: Array<string | Buffer>): Promise<number[]>;
   rqClaim(...args: Array<string | Buffer>): Promise<ClaimReply>;
-  rqRenew(...args: Array<string | Buffer>): Promise<number[]>;
+  rqRenew(...args: Array<string | Buffer>): Promise<[number[], string[]]>;
   rqRelease(...args: Array<string | Buffer>): Promise<number>;
   rqCancel(...args: Array<string | Buffer>): Promise<[string, string]>;
   rqPause(...args: Array<string | Buffer>): Promise<number>;
@@ -24,8 +24,8 @@ export interface ScriptCommands {
 }
 
 /** claim.lua's reply: token (0: none), records joined by RS, ms to the next look (-1: none), stale
- * settles, listen flags, recovered tokens joined by RS. */
-export type ClaimReply = [string | number, string, number, number, string, string];
+ * settles, recovered tokens joined by RS. */
+export type ClaimReply = [string | number, string, number, number, string];
 
 export type ScriptedClient = RedisClient & ScriptCommands;
 

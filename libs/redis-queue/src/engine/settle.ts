@@ -63,10 +63,10 @@ export function isCallerId(id: string): boolean {
 /**
  * Encodes pending outcomes for claim.lua. Acknowledgements go grouped by claim: a claim whose every job
  * succeeded, none settled before, as one entry (O(1) in Redis); others by position. Jobs are listed by
- * id only when something must be done for them by id: a caller-chosen id to retain, a tracked entry, a
- * completed event someone listens to.
+ * id only when something must be done for them by id: a caller-chosen id to retain, a tracked entry
+ * (completed events are written by the script from the claim's records).
  */
-export function encodeSettles(pending: PendingSettles, listenCompleted: boolean): EncodedSettles {
+export function encodeSettles(pending: PendingSettles): EncodedSettles {
   const split = new Set<Claim>();
   const byClaim = new Map<Claim, PendingSettles['acks']>();
   for (const ack of pending.acks) {
@@ -80,7 +80,7 @@ export function encodeSettles(pending: PendingSettles, listenCompleted: boolean)
     for (const { delivery, result } of group) {
       const caller = isCallerId(delivery.id);
       const k = delivery.trackRetention;
-      if (!caller && k === undefined && !listenCompleted) continue;
+      if (!caller && k === undefined) continue;
       const detail: AckDetail = { p: delivery.position, id: delivery.id };
       if (caller) detail.c = true;
       if (k !== undefined) {

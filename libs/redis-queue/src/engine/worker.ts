@@ -113,7 +113,6 @@ export class QueueWorker {
   private readonly claims = new Map<string, Claim>();
   private pending: PendingSettles = emptySettles();
   private releases: string[] = [];
-  private listen = { completed: false, progress: false };
   private readonly wakeup = new Wakeup();
   /** Slots promised to claims still in flight. */
   private reserved = 0;
@@ -155,18 +154,22 @@ export class QueueWorker {
     const notifications = this.settings.notifications;
     this.unsubscribe.push(
       notifications.subscribe(channel, (message) => this.onNotification(message)),
-      notifications.onResubscribed(() => this.poke()),
-    );
-    // Whatever was announced before the subscription was in place went unheard: look once it is.
-    notifications.whenSubscribed(channel).then(
-      () => this.poke(),
-      () => undefined,
+      // Notices sent while the subscription was down are lost: look again, and ask about cancels.
+      notifications.onResubscribed(() => {
+        this.poke();
+        void this.renew();
+      }),
     );
     // Two lanes share the worker's state, so that one claim is on the wire while the other's jobs run:
     // Redis and this process work in parallel instead of taking turns.
     const lanes = this.settings.concurrency > 1 ? 2 : 1;
+    // Claim nothing before the subscription is in place (a cancel notice for a job started earlier would
+    // go unheard; renewal would catch it, later) and the rules are stored; neither waits past 5 s.
+    const subscribed = raceTimeout(notifications.whenSubscribed(channel).catch(() => undefined), 5000);
     const configured = this.settings.rules ? this.configure(this.settings.rules) : Promise.resolve();
-    this.lanes = configured.then(() => Promise.all(Array.from({ length: lanes }, () => this.lane()))).then(() => undefined);
+    this.lanes = Promise.all([subscribed, configured])
+      .then(() => Promise.all(Array.from({ length: lanes }, () => this.lane())))
+      .then(() => undefined);
     const every = Math.max(50, Math.floor(this.settings.leaseMs / 3));
     this.renewTimer = setInterval(() => void this.renew(), every);
     this.renewTimer.unref();
@@ -233,7 +236,8 @@ export class QueueWorker {
     const laneBatch = Math.min(this.maxBatch, Math.ceil(this.settings.concurrency / 2));
     while (this.lifecycle === 'running') {
       const free = this.settings.concurrency - this.running.size - this.reserved;
-      const settles = settleCount(this.pending) + this.releases.length;
+      // Progress alone does not call for a round trip: its own timer does, at most every PROGRESS_EVERY_MS.
+      const settles = settleCount(this.pending) - this.pending.progress.size + this.releases.length;
       if (settles > 0 || this.lookAgain || (free > 0 && this.readyHint === 'maybe')) {
         this.lookAgain = false;
         const want = Math.max(0, Math.min(free, laneBatch));
@@ -261,7 +265,7 @@ export class QueueWorker {
     this.pending = emptySettles();
     const releases = this.releases;
     this.releases = [];
-    const encoded = encodeSettles(pending, this.listen.completed);
+    const encoded = encodeSettles(pending);
     try {
       if (releases.length > 0) await this.release(releases);
       const reply: ClaimReply = await this.client.rqClaim(
@@ -290,8 +294,7 @@ export class QueueWorker {
   }
 
   private applyReply(reply: ClaimReply): Claimed {
-    const [token, blob, nextMs, stale, flags, recovered] = reply;
-    this.listen = { completed: flags.includes('c'), progress: flags.includes('p') };
+    const [token, blob, nextMs, stale, recovered] = reply;
     if (Number(stale) > 0) this.settings.logger.warn(workerMessages.staleSettles(this.queue, Number(stale)));
     if (recovered) this.abandonRecovered(recovered.split(RS));
     this.schedule(Number(nextMs));
@@ -519,8 +522,11 @@ export class QueueWorker {
     }
   }
 
+  /**
+   * Queues a progress value for the next round trip (the script keeps it for tracked jobs and writes an
+   * event when someone listens: this worker's idea of who listens may be old).
+   */
   private progress(delivery: Delivery, value: unknown): Promise<void> {
-    if (delivery.trackRetention === undefined && !this.listen.progress) return Promise.resolve();
     if (!this.running.has(delivery.member) || delivery.stopped) return Promise.resolve();
     const json = encodePayload(value, this.settings.maxProgressBytes ?? DEFAULT_MAX_RESULT_BYTES);
     this.pending.progress.set(delivery.id, { delivery, json });
@@ -559,11 +565,16 @@ export class QueueWorker {
 
   private async renew(): Promise<void> {
     const held = [...this.running.values()].filter((d) => !d.stopped || d.stopped === 'timed-out');
-    if (held.length === 0) return;
+    if (held.length === 0 || this.lifecycle === 'stopped') return;
     const tokens = [...new Set(held.map((d) => d.claim.token))];
+    const tracked = held.filter((d) => d.trackRetention !== undefined && !d.stopped).map((d) => d.id);
     let lost: number[];
+    let cancelling: string[];
     try {
-      lost = await this.client.rqRenew(...this.keys, packArgs(this.client, { lease: this.settings.leaseMs, tokens }));
+      [lost, cancelling] = await this.client.rqRenew(
+        ...this.keys,
+        packArgs(this.client, { lease: this.settings.leaseMs, tokens, tracked: tracked.length > 0 ? tracked : undefined }),
+      );
     } catch (error) {
       if (this.renewFailingSince === undefined) {
         this.renewFailingSince = Date.now();
@@ -575,6 +586,9 @@ export class QueueWorker {
       this.settings.logger.log(workerMessages.renewResumed(this.queue, Date.now() - this.renewFailingSince));
       this.renewFailingSince = undefined;
     }
+    // Cancel notices travel once, over Pub/Sub; renewal asks about the tracked jobs it holds, so a lost
+    // notice delays the abort by at most a renewal period.
+    for (const id of cancelling) this.cancelRunning(id);
     const lostTokens = new Set(lost.map((position) => tokens[position - 1]));
     for (const d of held) {
       // `held` was read before the round trip: a delivery that finished meanwhile is left alone.
@@ -650,7 +664,7 @@ export class QueueWorker {
       const releases = this.releases;
       this.pending = emptySettles();
       this.releases = [];
-      const encoded = encodeSettles(pending, this.listen.completed);
+      const encoded = encodeSettles(pending);
       try {
         await raceTimeout(
           (async () => {

@@ -41,14 +41,6 @@ local function readMeta(now)
   return M
 end
 
--- Which events someone listens to, as flags for the worker: c(ompleted) p(rogress).
-local function listenFlags(M)
-  local flags = ''
-  if M.listen.completed then flags = flags .. 'c' end
-  if M.listen.progress then flags = flags .. 'p' end
-  return flags
-end
-
 ---------------------------------------------------------------------------------------------------
 -- Events (a bounded stream, only while someone listens) and per-minute counters.
 
@@ -270,6 +262,24 @@ local function trackReady(rec)
   return 1
 end
 
+-- A tracked job cancelled while it ran, whose delivery ended without settling (its worker died, or
+-- released it at shutdown): it must not run again. Finishes it as cancelled and returns true; false for
+-- any other record.
+local function endIfCancelled(M, rec)
+  if not string.find(rec, GS, 1, true) then return false end
+  local retention = trackedRetention(rec)
+  local id = retention and recordId(rec)
+  if not id then return false end
+  local t = trackGet(id)
+  if not t or t.s ~= 'cancelling' then return false end
+  trackFinish(M, id, { s = 'cancelled', rec = rec, a = t.a, m = t.m, pr = t.pr }, t.k)
+  emit(M, 'cancelled', id)
+  countStat(M, 'x', 1)
+  if isCallerId(id) then redis.call('SREM', K.ids, id) end
+  redis.call(PUBLISH, NOTIFY, 'd' .. id)
+  return true
+end
+
 ---------------------------------------------------------------------------------------------------
 -- Claims. A claim keeps its records joined by RS under its token, `token#n` unsettled, `token#d`
 -- positions settled one by one (",3,7,"), `token#i` when it holds one job alone, `token#g` the group of
@@ -370,8 +380,10 @@ end
 local function bury(M, rec, id, errJson)
   redis.call('HSET', K.dead, id, deadEntry(id, M.now, errJson, rec))
   redis.call('ZADD', K.deadIndex, M.now, id)
-  if redis.call('HDEL', K.track, id) == 1 then
-    -- A tracked job's waiters hear that it is dead (the dead-letter set has its entry).
+  if redis.call('HEXISTS', K.track, id) == 1 then
+    -- A tracked job's entry says it is dead (the dead-letter set has the rest) while the job is there, and
+    -- its waiters hear of it.
+    redis.call('HSET', K.track, id, '{"s":"dead"}')
     redis.call('ZREM', K.trackExpiry, id)
     redis.call(PUBLISH, NOTIFY, 'd' .. id)
   end

@@ -73,9 +73,10 @@ local function recordPayload(rec)
 end
 
 -- The record with its due time (ms) in the extension, for the wait-time metrics of workers; a plain
--- record gets an extension with only that.
+-- record gets an extension with only that, after its trace id written out (the job id when it had none),
+-- so that a 0.1 worker, which reads the whole field as the trace id, still logs one that starts with it.
 local function withDue(rec, due)
-  local _, _, _, p4, p5 = recordSeps(rec)
+  local p1, _, _, p4, p5 = recordSeps(rec)
   if not p5 then return rec end
   local g = string.find(rec, GS, p4 + 1, true)
   if g and g < p5 then
@@ -84,5 +85,7 @@ local function withDue(rec, due)
     ext.d = due
     return string.sub(rec, 1, g) .. cjson.encode(ext) .. string.sub(rec, p5)
   end
-  return string.sub(rec, 1, p5 - 1) .. GS .. '{"v":2,"d":' .. fmt(due) .. '}' .. string.sub(rec, p5)
+  local trace = string.sub(rec, p4 + 1, p5 - 1)
+  if trace == '' then trace = string.sub(rec, 1, p1 - 1) end
+  return string.sub(rec, 1, p4) .. trace .. GS .. '{"v":2,"d":' .. fmt(due) .. '}' .. string.sub(rec, p5)
 end

@@ -15,23 +15,25 @@ if not t then
   return { 'unknown', '' }
 end
 local state = t.s
-local function cancelled(rec)
+local function cancelled(rec, freeId)
   trackFinish(M, id, { s = 'cancelled', rec = rec, a = t.a }, t.k)
-  if isCallerId(id) then redis.call('SREM', K.ids, id) end
+  if freeId and isCallerId(id) then redis.call('SREM', K.ids, id) end
   emit(M, 'cancelled', id)
   countStat(M, 'x', 1)
   redis.call(PUBLISH, NOTIFY, 'd' .. id)
   if eventsAdded > 0 then redis.call(PUBLISH, NOTIFY, 'e') end
 end
 if state == 'ready' then
-  redis.call('HSET', K.cancelled, id, M.now)
-  cancelled(t.rec)
+  -- Its record stays in the ready list until a claim reaches it and drops it: the mark holds the record
+  -- itself, so a job enqueued again under the same id (free again now) is not mistaken for it.
+  redis.call('HSET', K.cancelled, id, t.rec)
+  cancelled(t.rec, true)
   return { 'removed', state }
 elseif state == 'delayed' then
   local member = findDelayed(t.at, id)
   if not member then return { 'unknown', state } end
   redis.call('ZREM', K.delayed, member)
-  cancelled(member)
+  cancelled(member, true)
   return { 'removed', state }
 elseif state == 'active' then
   t.s = 'cancelling'

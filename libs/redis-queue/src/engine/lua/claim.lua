@@ -12,13 +12,13 @@
 --   attempts  the caller's default attempts (recovery dead-letters jobs that used them)
 --   acks      { { t = token, all = size | p = { positions }, x = { { p, id, c?, k?, r? } } } }
 --             x: the acknowledged jobs that need more than their position: caller-chosen id (c),
---             tracked (k = retention), result JSON (r), or every job while completed events are listened to
+--             tracked (k = retention), result JSON (r); completed events come from the claim's records
 --   retries   { { t, p, delay, made, err, id?, k?, defer? } }  defer: put back without counting an attempt
 --   deads     { { t, p, made, err, id?, k? } }  made < 0: keep the record's count
 --   cancels   { { t, p, id } }  deliveries that stopped because their job was cancelled
 --   progress  { { id, v, k? } }
 -- Returns: { token (0: nothing claimed), records joined by RS, ms until something may become claimable
---   (-1: only an announcement will tell), stale settles, listen flags, tokens recovered joined by RS }
+--   (-1: only an announcement will tell), stale settles, tokens recovered joined by RS }
 -- Invariant: see _queue.lua. A settle whose claim is gone or whose position was settled changes nothing.
 local now, micros = nowMs()
 local M = readMeta(now)
@@ -79,8 +79,22 @@ local function completed(x, token)
     trackFinish(M, id, { s = 'completed', rec = rec, r = x.r, a = x.a, m = t.m, pr = t.pr }, x.k)
     redis.call(PUBLISH, NOTIFY, 'd' .. id)
   end
-  emit(M, 'completed', id, x.r and { 'result', x.r } or nil)
+  if x.k and M.listen.completed then emit(M, 'completed', id, x.r and { 'result', x.r } or nil) end
   return true
+end
+
+-- Completed events of acknowledged jobs that are not tracked (tracked ones emit theirs in completed()):
+-- their ids come from the claim's records, so a worker need not know that someone listens.
+local function emitCompleted(token, positions, details)
+  if not M.listen.completed then return end
+  local tracked = {}
+  for _, x in ipairs(details or {}) do if x.k then tracked[x.p] = true end end
+  local records = recordsOf(token)
+  if not records then return end
+  for p in pairs(positions) do
+    local id = not tracked[p] and records[p] and recordId(records[p])
+    if id then emit(M, 'completed', id) end
+  end
 end
 
 -- Progress of running jobs (the worker sends the latest value of each), before the acknowledgements: a
@@ -101,13 +115,17 @@ for _, ack in ipairs(A.acks or {}) do
   local token = ack.t
   local fresh = {}
   if ack.all then
-    -- The common case, a claim whose jobs all succeeded: O(1) in the claim's size.
-    if ack.x then recordsOf(token) end -- records for tracked entries, before the claim goes
+    -- The common case, a claim whose jobs all succeeded: O(1) in the claim's size (unless someone
+    -- listens to completed events, or it holds tracked jobs: then its records are read first).
+    if ack.x or M.listen.completed then recordsOf(token) end
     local left = tonumber(redis.call('HGET', K.claims, token .. '#n'))
     if left then
+      local done0 = redis.call('HGET', K.claims, token .. '#d') or ','
       dropClaim(M, token, left)
       done = done + left
-      for _, x in ipairs(ack.x or {}) do fresh[x.p] = true end
+      for p = 1, ack.all do
+        if not string.find(done0, ',' .. p .. ',', 1, true) then fresh[p] = true end
+      end
     else
       stale = stale + ack.all -- recovered whole: every one of its jobs went back and runs again
     end
@@ -121,6 +139,7 @@ for _, ack in ipairs(A.acks or {}) do
   for _, x in ipairs(ack.x or {}) do
     if fresh[x.p] and not completed(x, token) then done = done - 1 end
   end
+  emitCompleted(token, fresh, ack.x)
 end
 completeIds(M, completedIds, tonumber(A.retain) or 0)
 countStat(M, 'c', done)
@@ -214,7 +233,7 @@ local function recoverClaim(token)
           buried = true
         end
       end
-      if not buried then
+      if not buried and not endIfCancelled(M, rec) then
         redis.call('RPUSH', K.recovered, rec)
         tracked = tracked + trackReady(rec)
       end
@@ -439,9 +458,12 @@ if #out > 0 and redis.call('EXISTS', K.cancelled) == 1 then
   local ids = {}
   for i, rec in ipairs(out) do ids[i] = recordId(rec) or '' end
   local marks = bulkRead('HMGET', K.cancelled, ids)
+  local consumed = {}
   local kept, keptGroups = {}, {}
   for i, rec in ipairs(out) do
-    if marks[i] then
+    -- The mark holds the cancelled record itself: a job enqueued again under its id is another record.
+    if marks[i] == rec and not consumed[ids[i]] then
+      consumed[ids[i]] = true
       redis.call('HDEL', K.cancelled, ids[i])
       redis.call('HINCRBY', K.meta, 'tracked', -1)
       groupSlotFreed(M, outGroups[i])
@@ -505,4 +527,4 @@ if expiryAt then nextAt = earliest(nextAt, expiryAt + 5000) end
 if M.rate and not M.paused and anyReady() and rateAllowance(M) == 0 then nextAt = earliest(nextAt, rateFreeAt(M)) end
 if rescuing then nextAt = earliest(nextAt, now + 50) end
 
-return { token, blob, nextAt and math.max(0, nextAt - now) or -1, stale, listenFlags(M), table.concat(recoveredTokens, RS) }
+return { token, blob, nextAt and math.max(0, nextAt - now) or -1, stale, table.concat(recoveredTokens, RS) }

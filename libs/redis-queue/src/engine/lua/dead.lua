@@ -23,8 +23,9 @@ for _, id in ipairs(ids) do
         redis.call('HINCRBY', K.meta, 'tracked', trackReady(rec))
       end
       -- A record without a readable id cannot run again: retrying it only removes it.
-    elseif isCallerId(id) then
-      redis.call('SREM', K.ids, id)
+    else
+      if isCallerId(id) then redis.call('SREM', K.ids, id) end
+      redis.call('HDEL', K.track, id)
     end
     redis.call('HDEL', K.dead, id)
     redis.call('ZREM', K.deadIndex, id)

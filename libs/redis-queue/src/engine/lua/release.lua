@@ -21,7 +21,7 @@ for _, token in ipairs(order) do
     -- Front of the list in claim order: push the last first.
     for i = #records, 1, -1 do
       local rec = records[i]
-      if fresh[i] and rec then
+      if fresh[i] and rec and not endIfCancelled(M, rec) then
         pushReady(M, rec, true)
         released = released + 1
         tracked = tracked + trackReady(rec)
