@@ -131,7 +131,7 @@ describe('debounce', () => {
   // the job runs. That is the usual path for a delayed job, a retry after backoff, a debounced job or a
   // schedule's tick job: an idle worker wakes at the due time and does both in one call. Expected:
   // 'active' while it runs.
-  it.failing('a tracked debounced job shows as active in job() while it runs', async () => {
+  it('a tracked debounced job shows as active in job() while it runs', async () => {
     const q = await app({ prefix: uniquePrefix('debounce-active') });
     const release = deferred();
     hold = release.promise;

@@ -255,7 +255,7 @@ describe('timeouts', () => {
   // ("attempts exhausted (2/2): the last delivery was lost with its worker or lease") though attempt 2
   // never ran; with more attempts the same worker claims it again and burns the next one the same way.
   // Expected: the waiting retry keeps its lease (or is released back without an attempt) and runs.
-  it.failing('a retry waiting for a long-running older delivery keeps its lease and eventually runs', async () => {
+  it('a retry waiting for a long-running older delivery keeps its lease and eventually runs', async () => {
     const log: string[] = [];
     const release = deferred();
     @Injectable()
@@ -286,7 +286,7 @@ describe('timeouts', () => {
   // says "lost", and loseLease() logs "its claim's lease is gone (it expired and the job went back to the
   // queue); aborting this delivery" for a job whose attempt was settled on purpose and whose retry may be
   // running. Expected: no lease-lost warning for a delivery settled early.
-  it.failing('a handler that ignores its timeout is not reported as having lost its lease', async () => {
+  it('a handler that ignores its timeout is not reported as having lost its lease', async () => {
     const release = deferred();
     let returned = false;
     @Injectable()

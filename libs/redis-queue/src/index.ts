@@ -56,6 +56,8 @@ export type {
   QueueRef,
   QueueRules,
   RateLimit,
+  ScheduleInfo,
+  ScheduleSpec,
   WorkerInfo,
   RedisConnection,
   ReplicationOptions,

@@ -59,6 +59,7 @@ export const messages = {
     `${provider} is request-scoped; its @OnQueueEvent methods are ignored (an event has no request). Make it a singleton.`,
   invalidListener: (listener: string, problem: string) => `@OnQueueEvent on ${listener}: ${problem}`,
   listenersStarted: (what: string[]) => `Listening to queue events ${what.map((w) => `"${w}"`).join(', ')}`,
+  scheduleRefused: (queue: string, reason: string) => `Queue "${queue}": its handler's schedule was refused: ${reason}`,
   schedulesNotStored: (queue: string, reason: string) =>
     `Queue "${queue}": could not store the schedules its handler declares yet (${reason}); retrying in the background`,
   appClosed: (what: string) => `${what}: the app was closed; its Redis connections are gone`,

@@ -6,7 +6,17 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { LIBRARY_VERSION, parseSchedule, QueueWorker, RedisClient, Scheduler, ScheduleStore, WorkerRegistration } from './engine/index.js';
+import {
+  LIBRARY_VERSION,
+  parseSchedule,
+  QueueWorker,
+  RedisClient,
+  RedisQueueError,
+  RedisUnavailableError,
+  Scheduler,
+  ScheduleStore,
+  WorkerRegistration,
+} from './engine/index.js';
 import { HandlerExplorer, QueueHandlerBinding } from './handler.explorer.js';
 import { REDIS_QUEUE_LOGGER, REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
@@ -135,6 +145,10 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
           }
           break;
         } catch (error) {
+          if (error instanceof RedisQueueError && !(error instanceof RedisUnavailableError)) {
+            this.logger.error(messages.scheduleRefused(handler.queue, (error as Error).message));
+            break;
+          }
           if (attempt === 0) this.logger.warn(messages.schedulesNotStored(handler.queue, (error as Error).message));
           await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt)).unref());
         }

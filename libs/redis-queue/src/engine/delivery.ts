@@ -7,6 +7,8 @@ export class Claim {
   splitUp = false;
   /** Its jobs that are still this worker's (not settled, released or abandoned). */
   open: number;
+  /** performance.now() of its last lease renewal (the lease runs from then). */
+  renewedAt?: number;
 
   constructor(
     readonly token: string,
@@ -15,6 +17,11 @@ export class Claim {
     readonly receivedAt: number,
   ) {
     this.open = size;
+  }
+
+  /** When its lease, as far as this worker knows, runs out (performance.now() clock). */
+  leaseEndsAt(leaseMs: number): number {
+    return Math.max(this.receivedAt, this.renewedAt ?? 0) + leaseMs;
   }
 }
 

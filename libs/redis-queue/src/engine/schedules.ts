@@ -10,6 +10,7 @@ import { QueueLogger } from './logger.js';
 import { QueueNotifications } from './notifications.js';
 import { RedisClient } from './redis-client.js';
 import { packArgs, ScriptedClient, withScripts } from './scripts.js';
+import { scheduleMessages } from './schedule.messages.js';
 import { sleep } from './signal.js';
 import { LongTimer, setLongTimeout } from './timers.js';
 
@@ -41,7 +42,6 @@ const MISSED_AFTER_MS = 1000;
 const MAX_LEAD_MS = 5000;
 const SCHEDULE_KEYS = ['cron', 'every', 'timeZone', 'payload', 'options', 'missed'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:\- ]{0,99}$/;
-const FORBIDDEN_TICK_OPTIONS = ['delay', 'runAt', 'jobId'];
 
 /** A schedule checked and ready to store: its definition and what identifies it. */
 export interface ParsedSchedule {
@@ -66,6 +66,10 @@ export function parseSchedule(value: unknown, source: 'decorator' | 'api', field
   }
   if (o.cron !== undefined) {
     if (typeof o.cron !== 'string') throw new InvalidOptionError(`${field}.cron`, `must be a cron expression (got ${describe(o.cron)})`);
+    const fields = o.cron.trim().split(/\s+/).length;
+    if (!o.cron.trim().startsWith('@') && fields !== 5 && fields !== 6) {
+      throw new InvalidOptionError(`${field}.cron`, `must have 5 fields (minute precision) or 6 (seconds first), not ${fields} (got ${describe(o.cron)})`);
+    }
     try {
       new Cron(o.cron, { timezone: o.timeZone, paused: true });
     } catch (error) {
@@ -95,15 +99,20 @@ export function parseSchedule(value: unknown, source: 'decorator' | 'api', field
     'timeout',
     'track',
   ]);
-  for (const key of FORBIDDEN_TICK_OPTIONS) {
-    if (key in options) throw new InvalidOptionError(`${field}.options.${key}`, 'is set by the schedule for each tick');
+  try {
+    parseEnqueueOptions(options); // checks each option's value
+  } catch (error) {
+    if (error instanceof InvalidOptionError) throw new InvalidOptionError(`${field}.options.${error.field}`, error.problem);
+    throw error;
   }
-  parseEnqueueOptions(options); // checks each option's value
   const payload = encodePayload(o.payload ?? null, maxPayloadBytes);
   const stored: ParsedSchedule['stored'] = { source, missed: o.missed ?? 'once', payload, options };
   if (o.cron !== undefined) stored.cron = o.cron;
   if (o.every !== undefined) stored.every = o.every;
   if (o.timeZone !== undefined) stored.tz = o.timeZone;
+  if (tickAfter(stored, Date.now()) === undefined) {
+    throw new InvalidOptionError(o.cron !== undefined ? `${field}.cron` : field, `never runs: it has no future tick (got ${describe(o.cron ?? o.every)})`);
+  }
   const fingerprint = createHash('sha1').update(JSON.stringify(stored)).digest('hex').slice(0, 16);
   return { stored, fingerprint };
 }
@@ -112,14 +121,22 @@ export function parseSchedule(value: unknown, source: 'decorator' | 'api', field
  * The first tick strictly after `from` (ms). `every`: multiples of the interval since the epoch, so
  * every instance computes the same ticks. `cron`: croner in the schedule's time zone. On a daylight-
  * saving change a wall time that does not exist (02:30 when clocks jump from 02:00 to 03:00) runs once,
- * an hour later than written, and one that happens twice (02:30 when clocks go back) runs once, at the
- * second.
+ * at the first moment after the jump (03:00), and one that happens twice (02:30 when clocks go back)
+ * runs once, at the first of the two.
  */
 export function tickAfter(s: Pick<StoredSchedule, 'cron' | 'every' | 'tz'>, from: number): number | undefined {
   if (s.every !== undefined) return (Math.floor(from / s.every) + 1) * s.every;
   if (s.cron === undefined) return undefined;
-  const next = new Cron(s.cron, { timezone: s.tz, paused: true }).nextRun(new Date(from));
-  return next ? next.getTime() : undefined;
+  const cron = new Cron(s.cron, { timezone: s.tz, paused: true });
+  // Strictly after `from`, whatever the parser does around a clock change.
+  let at = from;
+  for (let i = 0; i < 4; i++) {
+    const next = cron.nextRun(new Date(at));
+    if (!next) return undefined;
+    if (next.getTime() > from) return next.getTime();
+    at = Math.max(at + 1000, next.getTime() + 1000);
+  }
+  return undefined;
 }
 
 /** How long before a tick its job is enqueued (as a delayed job due at the tick). */
@@ -129,10 +146,14 @@ function leadOf(s: StoredSchedule, tick: number): number {
   return Math.max(0, Math.min(MAX_LEAD_MS, Math.floor(interval / 2)));
 }
 
-/** The record tail of a schedule's tick job. */
-function tickTail(s: StoredSchedule): string {
+/** A schedule's tick job: its record tail, tracking retention, and whether it has a priority or group. */
+function tickJob(s: StoredSchedule): { tail: string; track?: number; routed?: true } {
   const options = parseEnqueueOptions(s.options ?? {});
-  return encodeTail(s.payload, options.stored, options.traceId, { ...options.ext, schedule: s.name });
+  const ext = { ...options.ext, schedule: s.name };
+  const job: { tail: string; track?: number; routed?: true } = { tail: encodeTail(s.payload, options.stored, options.traceId, ext) };
+  if (ext.trackRetention !== undefined) job.track = ext.trackRetention;
+  if (ext.priority !== undefined || ext.group !== undefined) job.routed = true;
+  return job;
 }
 
 /** Stores, replaces or removes schedules (one script call each). */
@@ -182,9 +203,13 @@ export interface SchedulerSettings {
   logger: QueueLogger;
 }
 
-interface Armed {
+/** A schedule as this process ticks it: the timer armed for its next tick, and what it was armed for. */
+interface Ticking {
   timer?: LongTimer;
-  tick: number;
+  tick?: number;
+  fingerprint?: string;
+  /** Every read, arm and fire of one schedule runs in turn, so none acts on what another just changed. */
+  turn: Promise<void>;
 }
 
 /**
@@ -192,11 +217,12 @@ interface Armed {
  * leader: each process arms a timer a little before each tick and asks Redis to fire it; the
  * compare-and-set in schedule.lua lets exactly one of them enqueue the tick's job, as a delayed job due at
  * the tick (so it starts as precisely as any delayed job, and never early). A schedule changed or removed
- * anywhere is re-read at once (the queue's channel says `s`).
+ * anywhere is re-read at once (the queue's channel says `s`); a tick fires only what Redis holds at that
+ * moment, read just before.
  */
 export class Scheduler {
   private readonly client: ScriptedClient;
-  private readonly armed = new Map<string, Armed>();
+  private readonly ticking = new Map<string, Ticking>();
   private readonly stops: Array<() => void> = [];
   private stopped = false;
 
@@ -207,96 +233,119 @@ export class Scheduler {
   start(): void {
     for (const queue of this.settings.queues) {
       const channel = notifyChannel(this.settings.prefix, queue);
+      const { notifications } = this.settings;
       this.stops.push(
-        this.settings.notifications.subscribe(channel, (message) => {
+        notifications.subscribe(channel, (message) => {
           if (message === 's') void this.load(queue);
         }),
-        this.settings.notifications.onResubscribed(() => void this.load(queue)),
+        notifications.onResubscribed(() => void this.load(queue)),
       );
       void this.load(queue);
+      // What changed before the subscription was in place went unheard: read again once it is.
+      notifications.whenSubscribed(channel).then(
+        () => this.load(queue),
+        () => undefined,
+      );
     }
   }
 
   stop(): void {
     this.stopped = true;
     for (const stop of this.stops.splice(0)) stop();
-    for (const a of this.armed.values()) a.timer?.clear();
-    this.armed.clear();
+    for (const t of this.ticking.values()) t.timer?.clear();
+    this.ticking.clear();
   }
 
-  /** Reads the queue's schedules and arms a timer for each (retrying while Redis is away). */
+  private key(queue: string, name: string): string {
+    return `${queue}\0${name}`;
+  }
+
+  private entry(key: string): Ticking {
+    let t = this.ticking.get(key);
+    if (!t) this.ticking.set(key, (t = { turn: Promise.resolve() }));
+    return t;
+  }
+
+  /** Runs `task` after whatever this schedule is doing. */
+  private inTurn(key: string, task: () => Promise<void> | void): Promise<void> {
+    const t = this.entry(key);
+    const run = t.turn.then(task).catch((error: unknown) => {
+      this.settings.logger.warn(scheduleMessages.failed(key.replace('\0', ' / '), (error as Error).message));
+    });
+    t.turn = run;
+    return run;
+  }
+
+  /** Reads the queue's schedules and arms each (retrying while Redis is away); forgets removed ones. */
   private async load(queue: string): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
+      let all: Record<string, string>;
       try {
-        const all = await this.client.hgetall(queueKeys(this.settings.prefix, queue).schedules);
-        const seen = new Set<string>();
-        for (const json of Object.values(all)) {
-          const s = JSON.parse(json) as StoredSchedule;
-          seen.add(`${queue}\0${s.name}`);
-          this.arm(queue, s);
-        }
-        for (const [key, a] of this.armed) {
-          if (key.startsWith(`${queue}\0`) && !seen.has(key)) {
-            a.timer?.clear();
-            this.armed.delete(key);
-          }
-        }
-        return;
+        all = await this.client.hgetall(queueKeys(this.settings.prefix, queue).schedules);
       } catch (error) {
-        if (attempt === 0) this.settings.logger.warn(`Queue "${queue}": could not read its schedules (${(error as Error).message}); retrying`);
+        if (attempt === 0) this.settings.logger.warn(scheduleMessages.unreadable(queue, (error as Error).message));
         await sleep(Math.min(5000, 200 * 2 ** attempt));
+        continue;
       }
+      const names = new Set(Object.keys(all));
+      for (const [name, json] of Object.entries(all)) {
+        void this.inTurn(this.key(queue, name), () => this.arm(queue, JSON.parse(json) as StoredSchedule));
+      }
+      for (const key of this.ticking.keys()) {
+        if (key.startsWith(`${queue}\0`) && !names.has(key.slice(queue.length + 1))) {
+          void this.inTurn(key, () => this.forget(key));
+        }
+      }
+      return;
     }
   }
 
-  private arm(queue: string, s: StoredSchedule): void {
-    if (s.next === undefined) return;
-    const key = `${queue}\0${s.name}`;
-    const current = this.armed.get(key);
-    if (current && current.tick === s.next) return;
-    current?.timer?.clear();
-    const armed: Armed = { tick: s.next };
-    this.armed.set(key, armed);
+  private forget(key: string): void {
+    this.ticking.get(key)?.timer?.clear();
+    this.ticking.delete(key);
+  }
+
+  /** Arms the timer for the schedule's next tick, unless it is armed for exactly that already. */
+  private arm(queue: string, s: StoredSchedule & { fingerprint?: string }): void {
+    if (this.stopped || s.next === undefined) return;
+    const key = this.key(queue, s.name);
+    const t = this.entry(key);
+    if (t.timer && t.tick === s.next && t.fingerprint === s.fingerprint) return;
+    t.timer?.clear();
+    t.tick = s.next;
+    t.fingerprint = s.fingerprint;
     const wait = s.next - leadOf(s, s.next) - Date.now();
-    armed.timer = setLongTimeout(() => void this.fire(queue, s, armed), Math.max(0, wait));
+    t.timer = setLongTimeout(() => {
+      t.timer = undefined;
+      void this.inTurn(key, () => this.fire(queue, s.name));
+    }, Math.max(0, wait));
   }
 
-  /** Fires the schedule's next tick (or its missed ticks, by its policy), then re-reads it. */
-  private async fire(queue: string, s: StoredSchedule, armed: Armed): Promise<void> {
-    if (this.stopped || this.armed.get(`${queue}\0${s.name}`) !== armed || s.next === undefined) return;
-    const now = Date.now();
-    const tick = s.next;
-    const missed = tick < now - MISSED_AFTER_MS;
-    const next = tickAfter(s, missed ? now : tick);
-    const skip = missed && s.missed === 'skip';
-    if (missed) this.settings.logger.log(`Queue "${queue}": schedule "${s.name}" missed ticks since ${new Date(tick).toISOString()}; ${skip ? 'skipping them' : 'running one job for them'}`);
-    try {
-      await this.client.rqSchedule(
-        ...queueKeyList(this.settings.prefix, queue),
-        packArgs(this.client, { op: 'fire', name: s.name, tick, next, tail: skip ? '' : tickTail(s), skip }),
-      );
-    } catch (error) {
-      this.settings.logger.warn(`Queue "${queue}": schedule "${s.name}" could not fire its tick (${(error as Error).message}); retrying`);
-      await sleep(500);
-      this.armed.delete(`${queue}\0${s.name}`);
-    }
-    await this.reload(queue, s.name);
-  }
-
-  /** Reads one schedule again after its tick, and arms it (or forgets it, if it is gone). */
-  private async reload(queue: string, name: string): Promise<void> {
-    const key = `${queue}\0${name}`;
+  /** Fires the schedule's next tick as Redis holds it now (or its missed ticks, by its policy), then arms the one after. */
+  private async fire(queue: string, name: string): Promise<void> {
+    const key = queueKeys(this.settings.prefix, queue).schedules;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
-        const json = await this.client.hget(queueKeys(this.settings.prefix, queue).schedules, name);
-        if (json === null) {
-          this.armed.get(key)?.timer?.clear();
-          this.armed.delete(key);
-        } else {
-          this.arm(queue, JSON.parse(json) as StoredSchedule);
-        }
-        return;
-      } catch {
+        const json = await this.client.hget(key, name);
+        if (json === null) return this.forget(this.key(queue, name));
+        const s = JSON.parse(json) as StoredSchedule;
+        if (s.next === undefined) return;
+        const now = Date.now();
+        if (s.next - leadOf(s, s.next) > now + 50) return this.arm(queue, s); // changed meanwhile: a later tick
+        const tick = s.next;
+        const missed = tick < now - MISSED_AFTER_MS;
+        const skip = missed && s.missed === 'skip';
+        if (missed) this.settings.logger.log(scheduleMessages.missed(queue, name, new Date(tick), skip));
+        const job = skip ? { tail: '' } : tickJob(s);
+        await this.client.rqSchedule(
+          ...queueKeyList(this.settings.prefix, queue),
+          packArgs(this.client, { op: 'fire', name, tick, next: tickAfter(s, missed ? now : tick), skip, ...job }),
+        );
+        const after = await this.client.hget(key, name);
+        if (after === null) return this.forget(this.key(queue, name));
+        return this.arm(queue, JSON.parse(after) as StoredSchedule);
+      } catch (error) {
+        if (attempt === 0) this.settings.logger.warn(scheduleMessages.fireFailed(queue, name, (error as Error).message));
         await sleep(Math.min(5000, 200 * 2 ** attempt));
       }
     }

@@ -109,7 +109,7 @@ export class QueueWorker {
   /** Deliveries running here by job id: a worker never runs two deliveries of one job at once. */
   private readonly runningIds = new Map<string, Delivery>();
   /** Deliveries waiting for an older delivery of their job (abandoned, still running) to end. */
-  private readonly waitingForOlder = new Map<string, Array<() => void>>();
+  private readonly waitingForOlder = new Map<string, Array<{ delivery: Delivery; start: () => void }>>();
   private readonly claims = new Map<string, Claim>();
   private pending: PendingSettles = emptySettles();
   private releases: string[] = [];
@@ -339,8 +339,7 @@ export class QueueWorker {
     }
     // After a stall (a handler that blocked the event loop) the claim's lease may be gone: a job whose
     // lease this worker knows has run out is not started; it goes back (or already went, with recovery).
-    const margin = Math.min(1000, this.settings.leaseMs / 10);
-    if (performance.now() - claim.receivedAt > this.settings.leaseMs - margin) {
+    if (this.leaseRanOut(claim)) {
       this.settings.logger.warn(workerMessages.leaseRanOut(this.queue, job));
       this.releases.push(`${claim.token}:${position}`);
       this.closePosition(claim);
@@ -350,18 +349,24 @@ export class QueueWorker {
     const delivery = new Delivery(claim, position, job, this.queue, attempt, maxAttempts, (d, value) => this.progress(d, value));
     const older = this.runningIds.get(job.id);
     if (older) {
-      // The older delivery was abandoned (its lease lost) but its handler has not returned yet.
+      // The older delivery was abandoned (its lease lost) but its handler has not returned yet: this one
+      // waits (its claim renewed meanwhile), so that one job never runs twice at once here.
       const queue = this.waitingForOlder.get(job.id) ?? [];
-      queue.push(() => this.run(delivery));
+      queue.push({ delivery, start: () => this.run(delivery) });
       this.waitingForOlder.set(job.id, queue);
       return;
     }
     this.run(delivery);
   }
 
-  private run(delivery: Delivery): void {
+  /** The claim's lease, as far as this worker knows, has run out (or nearly: a margin for the round trip). */
+  private leaseRanOut(claim: Claim): boolean {
     const margin = Math.min(1000, this.settings.leaseMs / 10);
-    if (performance.now() - delivery.claim.receivedAt > this.settings.leaseMs - margin) {
+    return performance.now() > claim.leaseEndsAt(this.settings.leaseMs) - margin;
+  }
+
+  private run(delivery: Delivery): void {
+    if (this.leaseRanOut(delivery.claim)) {
       this.releases.push(delivery.member);
       this.closePosition(delivery.claim);
       this.wakeup.notifySoon();
@@ -443,7 +448,7 @@ export class QueueWorker {
     const next = this.waitingForOlder.get(delivery.id)?.shift();
     if (next) {
       if (this.waitingForOlder.get(delivery.id)?.length === 0) this.waitingForOlder.delete(delivery.id);
-      next();
+      next.start();
     }
     // Its last progress value (if not sent yet) goes with its outcome, in the same round trip.
     if (!this.pending.progress.has(delivery.id)) delivery.progressSent.splice(0).forEach((resolve) => resolve());
@@ -564,8 +569,14 @@ export class QueueWorker {
   // -- leases -------------------------------------------------------------------------------------
 
   private async renew(): Promise<void> {
-    const held = [...this.running.values()].filter((d) => !d.stopped || d.stopped === 'timed-out');
+    // Running deliveries (those that ignored their timeout were settled: not theirs to renew) and those
+    // waiting for an older delivery of their job.
+    const waiting = [...this.waitingForOlder.values()].flat().map((w) => w.delivery);
+    const held = [...this.running.values()]
+      .filter((d) => (!d.stopped || d.stopped === 'timed-out') && !d.settledEarly)
+      .concat(waiting);
     if (held.length === 0 || this.lifecycle === 'stopped') return;
+    const sentAt = performance.now();
     const tokens = [...new Set(held.map((d) => d.claim.token))];
     const tracked = held.filter((d) => d.trackRetention !== undefined && !d.stopped).map((d) => d.id);
     let lost: number[];
@@ -591,9 +602,24 @@ export class QueueWorker {
     for (const id of cancelling) this.cancelRunning(id);
     const lostTokens = new Set(lost.map((position) => tokens[position - 1]));
     for (const d of held) {
+      if (!lostTokens.has(d.claim.token)) {
+        d.claim.renewedAt = sentAt;
+        continue;
+      }
       // `held` was read before the round trip: a delivery that finished meanwhile is left alone.
-      if (lostTokens.has(d.claim.token) && this.running.has(d.member)) this.loseLease(d);
+      if (this.running.has(d.member)) this.loseLease(d);
+      else if (waiting.includes(d)) this.dropWaiting(d);
     }
+  }
+
+  /** A delivery waiting for an older one of its job whose claim is gone: it will not start. */
+  private dropWaiting(delivery: Delivery): void {
+    const queue = this.waitingForOlder.get(delivery.id);
+    if (!queue) return;
+    const i = queue.findIndex((w) => w.delivery === delivery);
+    if (i >= 0) queue.splice(i, 1);
+    if (queue.length === 0) this.waitingForOlder.delete(delivery.id);
+    this.closePosition(delivery.claim);
   }
 
   private loseLease(delivery: Delivery): void {

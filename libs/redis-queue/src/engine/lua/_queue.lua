@@ -258,7 +258,9 @@ local function trackReady(rec)
   local retention = trackedRetention(rec)
   local id = retention and recordId(rec)
   if not id then return 0 end
-  trackSet(id, { s = 'ready', rec = rec, k = retention })
+  local before = trackGet(id) or {}
+  -- The last error and the attempts allowed stay known (a retry that became due).
+  trackSet(id, { s = 'ready', rec = rec, k = retention, e = before.e, m = before.m })
   return 1
 end
 

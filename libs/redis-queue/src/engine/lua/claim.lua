@@ -430,6 +430,8 @@ local function takeRecovered()
   return true
 end
 
+-- Recovery and promotion above may have made tracked jobs ready: count them again.
+M.tracked = tonumber(redis.call('HGET', K.meta, 'tracked')) or 0
 local alone = false
 local want = grantable(M, tonumber(A.want) or 0)
 if want > 0 then

@@ -7,7 +7,8 @@
 --   remove: name
 --   prune:  keep = { names } (schedules declared by handlers that are no longer declared go)
 --   fire:   name, tick (the tick the caller fires: it must still be the schedule's next), next (the
---           tick after it), tail (the job, codec.ts encodeTail), skip (a missed tick: no job)
+--           tick after it), tail (the job, codec.ts encodeTail), skip (a missed tick: no job), track (its
+--           tracking retention), routed (it has a priority or a group)
 -- Returns: upsert 1 if the schedule is new or changed (0: unchanged); remove/prune how many went;
 --   fire 1 if this call fired the tick (0: another process did, or the schedule changed).
 -- Invariant: a tick produces at most one job (id "name@tick"); a removed schedule leaves no pending job.
@@ -22,14 +23,19 @@ local function get(name)
   return nil
 end
 
--- The tick job a schedule enqueued ahead of its tick, while it still waits in the delayed set.
+-- The tick jobs a schedule enqueued ahead of their ticks that still wait in the delayed set: removed
+-- with the schedule (or its old definition).
 local function dropPending(s)
   if type(s.pending) ~= 'table' then return end
-  local member = findDelayed(s.pending.at, s.pending.id)
-  if member then
-    redis.call('ZREM', K.delayed, member)
-    redis.call('SREM', K.ids, s.pending.id)
+  for _, p in ipairs(s.pending) do
+    local member = type(p) == 'table' and findDelayed(p.at, p.id)
+    if member then
+      redis.call('ZREM', K.delayed, member)
+      redis.call('SREM', K.ids, p.id)
+      if redis.call('HDEL', K.track, p.id) == 1 then redis.call('ZREM', K.trackExpiry, p.id) end
+    end
   end
+  s.pending = nil
 end
 
 local function changed()
@@ -74,17 +80,25 @@ elseif A.op == 'fire' then
   local s = get(A.name)
   local tick = tonumber(A.tick)
   if not s or tonumber(s.next) ~= tick then return 0 end
+  -- Tick jobs enqueued ahead whose tick has passed are no longer pending (they are due, running or done).
+  local pending = {}
+  for _, p in ipairs(type(s.pending) == 'table' and s.pending or {}) do
+    if type(p) == 'table' and tonumber(p.at) > now then pending[#pending + 1] = p end
+  end
   if not A.skip then
     local id = A.name .. '@' .. fmt(tick)
     if takeCallerId(M, id) then
+      local retention = tonumber(A.track) or 0
+      if A.routed then redis.call('HSET', K.meta, 'routed', '1'); M.routed = true end
+      if retention > 0 then redis.call('HSET', K.meta, 'tracks', '1') end
       local batch = newBatch(M)
-      local delay = math.max(0, tick - now)
-      local score = stageJob(batch, id, A.tail, delay, 0)
+      local score = stageJob(batch, id, A.tail, math.max(0, tick - now), retention)
       commitBatch(batch)
-      if score then s.pending = { id = id, at = fmtScore(score) } else s.pending = nil end
+      if score then pending[#pending + 1] = { id = id, at = fmtScore(score) } end
     end
     s.last = tick
   end
+  s.pending = #pending > 0 and pending or nil
   s.next = tonumber(A.next)
   redis.call('HSET', K.schedules, A.name, cjson.encode(s))
   return 1
