@@ -188,16 +188,18 @@ async function main(): Promise<number> {
     const c = nemesis.counts;
     phase(
       `faults so far: ${c.workerKills} SIGKILL, ${c.workerTerms} SIGTERM, ${c.redisRestarts} Redis restarts, ${c.clientKills} CLIENT KILLed, ` +
-        `${c.pauses} pauses, ${c.proxyResets} resets, ${c.blackholes} blackholes, ${c.halfOpens} half-open; workers up: ${slots.filter((s) => s.up).length}`,
+        `${c.pauses} pauses, ${c.proxyResets} resets, ${c.blackholes} blackholes, ${c.halfOpens} half-open, ${c.memoryPressures} memory pressure; ` +
+        `workers up: ${slots.filter((s) => s.up).length}`,
     );
   }, options.quick ? 20_000 : 60_000);
   await Promise.all([nemesis.run(until), snapshotLoop]);
   clearInterval(progress);
 
   // Heal: network and Redis fine, every worker running, the producer finished.
-  phase('healing: network restored, Redis up, every worker restarted; stopping the producer');
+  phase('healing: network restored, Redis up with no memory limit, every worker restarted; stopping the producer');
   proxy.heal();
   if (!redis.running) await nemesis.restartRedis();
+  await nemesis.healMemory();
   await nemesis.settle();
   await Promise.all(slots.map((s) => s.restart()));
   const producerExit = await producer.stop(30_000);
@@ -288,6 +290,7 @@ async function main(): Promise<number> {
     proxyResets: counts.proxyResets,
     blackholes: counts.blackholes,
     halfOpens: counts.halfOpens,
+    memoryPressures: counts.memoryPressures,
     skewMs,
     attempted: result.attempted,
     acked: result.acked,

@@ -136,7 +136,9 @@ export function check(h: RunHistory): CheckResult {
     } else if (ev.e === 'fault' && ev.kind === 'redis-kill') redisKills.push(ev.at);
   }
 
-  // Faults that can stall a worker past its lease: when, and which worker slot (undefined: all).
+  // Faults that can stall a worker past its lease: when, and which worker slot (undefined: all). Memory
+  // pressure is not one: a full Redis refuses new jobs, but settling, renewing and recovering must go on
+  // (they free memory or hold it constant), so it explains no lost lease, duplicate or dead letter.
   const stalls: { from: number; to: number; slot?: string }[] = [];
   for (const ev of h.harness) {
     if (ev.e !== 'fault') continue;

@@ -16,6 +16,7 @@ export interface FaultCounts {
   proxyResets: number;
   blackholes: number;
   halfOpens: number;
+  memoryPressures: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -23,7 +24,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /**
  * Injects the faults, in two seeded loops that run side by side: one kills and restarts worker
  * processes (SIGKILL, now and then SIGTERM), the other breaks Redis and the network (kill -9 and restart
- * on the same AOF, CLIENT KILL, CLIENT PAUSE, proxy resets, blackholes and half-open connections).
+ * on the same AOF, CLIENT KILL, CLIENT PAUSE, proxy resets, blackholes, half-open connections, and
+ * memory pressure: `maxmemory` below what Redis holds).
  * Each loop draws from its own stream of the seed, so a seed replays the same decisions (their timing
  * still depends on the machine).
  */
@@ -37,6 +39,7 @@ export class Nemesis {
     proxyResets: 0,
     blackholes: 0,
     halfOpens: 0,
+    memoryPressures: 0,
   };
   private readonly pending = new Set<Promise<unknown>>();
   /** Worker slots the process loop leaves alone (under a half-open fault, which is measured). */
@@ -112,6 +115,7 @@ export class Nemesis {
       ['reset', 18],
       ['blackhole', 22],
       ['halfopen', 14],
+      ['memory', 14],
     ];
     for (const [k, w] of all) if (this.on(k)) weights[k] = w;
     if (Object.keys(weights).length === 0) return;
@@ -223,8 +227,46 @@ export class Nemesis {
         );
         return;
       }
+      case 'memory': {
+        // Redis full under noeviction (the README's setting): maxmemory below what Redis holds by half of
+        // its data (at least 64 KiB), so every write that may allocate is refused until the queue frees
+        // that much or the limit is raised again. Enqueues must fail cleanly; settling, renewing,
+        // promoting and recovering must go on (they free memory or hold it constant).
+        const ms = r.int(2000, 6000);
+        const info = String(await this.admin.info('memory'));
+        const used = Number(/^used_memory:(\d+)/m.exec(info)?.[1]);
+        const dataset = Number(/^used_memory_dataset:(\d+)/m.exec(info)?.[1]);
+        if (!Number.isFinite(used) || !Number.isFinite(dataset)) throw new Error('INFO memory had no used_memory');
+        const limit = Math.max(1, used - Math.max(Math.floor(dataset / 2), 64 * 1024));
+        this.journal.write({ e: 'fault', kind: 'memory-pressure', at, ms, detail: `maxmemory ${limit} with ${used} used (${dataset} data)` });
+        await this.admin.config('SET', 'maxmemory', String(limit));
+        this.counts.memoryPressures++;
+        try {
+          await sleep(ms);
+        } finally {
+          await this.healMemory();
+        }
+        this.journal.write({ e: 'fault', kind: 'memory-restored', at: Date.now(), ms: Date.now() - at });
+        return;
+      }
       default:
         return;
+    }
+  }
+
+  /**
+   * Lifts the memory limit (Redis started without one). Retried: left in place, the limit would fail the
+   * drain for a reason that is the harness's, not the queue's. A restarted Redis has no limit anyway.
+   */
+  async healMemory(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.admin.config('SET', 'maxmemory', '0');
+        return;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await sleep(500);
+      }
     }
   }
 

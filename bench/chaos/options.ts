@@ -1,5 +1,5 @@
 /** Every kind of fault the harness can inject (`--faults=` takes a comma list of these, or `all`). */
-export const FAULT_KINDS = ['sigkill', 'sigterm', 'redis', 'clientkill', 'pause', 'reset', 'blackhole', 'halfopen', 'skew'] as const;
+export const FAULT_KINDS = ['sigkill', 'sigterm', 'redis', 'clientkill', 'pause', 'reset', 'blackhole', 'halfopen', 'memory', 'skew'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface ChaosOptions {

@@ -49,7 +49,10 @@ export function printSummary(say: (line: string) => void, r: Report): void {
   say('');
   say('== faults injected');
   say(`  worker SIGKILL ${c.workerKills}, worker SIGTERM ${c.workerTerms}, Redis kill -9 + restart ${c.redisRestarts}`);
-  say(`  CLIENT KILL ${c.clientKills} connection(s), CLIENT PAUSE ${c.pauses}, proxy resets ${c.proxyResets}, blackholes ${c.blackholes}, half-open ${c.halfOpens}`);
+  say(
+    `  CLIENT KILL ${c.clientKills} connection(s), CLIENT PAUSE ${c.pauses}, proxy resets ${c.proxyResets}, blackholes ${c.blackholes}, ` +
+      `half-open ${c.halfOpens}, memory pressure (maxmemory below the data) ${c.memoryPressures}`,
+  );
   say(`  clock skew: ${r.skewSlot >= 0 ? `worker slot ${r.skewSlot} at ${r.skewMs > 0 ? '+' : ''}${r.skewMs} ms` : 'none'}`);
   const blackholes = blackholeRecovery(r.history);
   for (const f of x.halfOpen) {
