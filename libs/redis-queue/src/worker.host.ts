@@ -114,7 +114,8 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
   async beforeApplicationShutdown(): Promise<void> {
     this.durabilityCheck?.stop.abort();
     this.closing = true;
-    await this.declaring;
+    // A declaration in flight while Redis is away must not hold shutdown: it gives up with the app.
+    await Promise.race([this.declaring, new Promise<void>((resolve) => setTimeout(resolve, 1000).unref())]);
     this.scheduler?.stop();
     this.scheduler = undefined;
     if (this.workers.length === 0) return;

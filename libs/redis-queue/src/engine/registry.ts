@@ -57,10 +57,16 @@ export class WorkerRegistration {
     this.timer.unref();
   }
 
-  async stop(): Promise<void> {
+  /** Removes the entry; waits at most `timeoutMs` for Redis (a dead entry also expires by itself). */
+  async stop(timeoutMs = 1000): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.client.hdel(registryKeys(this.prefix).workers, this.id).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.client.hdel(registryKeys(this.prefix).workers, this.id).catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   private async beat(): Promise<void> {
