@@ -1,6 +1,6 @@
 import { ChildProcess, fork } from 'child_process';
 import { fileURLToPath } from 'url';
-import type { LibraryId, Validator } from './adapters/index.js';
+import type { Api, LibraryId, Validator, WorkerStart } from './adapters/index.js';
 import type { ChildReport, ChildRequest, WorkerMode } from './protocol.js';
 
 export type DoneReport = Extract<ChildReport, { type: 'done' }>;
@@ -48,11 +48,11 @@ export class WorkerChild {
     });
   }
 
-  static async spawn(lib: LibraryId, url: string, options: { validate?: Validator; execArgv?: string[] } = {}): Promise<WorkerChild> {
+  static async spawn(lib: LibraryId, url: string, options: { validate?: Validator; api?: Api; execArgv?: string[] } = {}): Promise<WorkerChild> {
     const child = fork(CHILD_SCRIPT, [], {
       cwd: process.cwd(),
       execArgv: ['--import', '@swc-node/register/esm-register', ...(options.execArgv ?? [])],
-      env: { ...process.env, BENCH_LIB: lib, BENCH_REDIS_URL: url, BENCH_VALIDATE: options.validate ?? '' },
+      env: { ...process.env, BENCH_LIB: lib, BENCH_REDIS_URL: url, BENCH_VALIDATE: options.validate ?? '', BENCH_API: options.api ?? 'engine' },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const wc = new WorkerChild(lib, child);
@@ -65,10 +65,10 @@ export class WorkerChild {
   }
 
   /** Starts a worker; resolves once it runs, with the id to await its report by. */
-  async start(mode: WorkerMode, concurrency: number, expect: number, queue?: string): Promise<number> {
+  async start(mode: WorkerMode, spec: WorkerStart, expect: number): Promise<number> {
     const id = this.nextId++;
-    const started = this.wait('started', id, 30_000);
-    this.send({ type: 'start', id, mode, concurrency, expect, queue });
+    const started = this.wait('started', id, 60_000);
+    this.send({ type: 'start', id, mode, expect, spec });
     await started;
     return id;
   }
@@ -86,8 +86,8 @@ export class WorkerChild {
   }
 
   /** Starts a worker in `count` mode, waits for `expect` jobs, stops it. */
-  async process(concurrency: number, expect: number, timeoutMs: number, queue?: string): Promise<DoneReport> {
-    const id = await this.start('count', concurrency, expect, queue);
+  async process(spec: WorkerStart, expect: number, timeoutMs: number): Promise<DoneReport> {
+    const id = await this.start('count', spec, expect);
     try {
       return await this.done(id, timeoutMs);
     } finally {

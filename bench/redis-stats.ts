@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 export type CommandStats = Record<string, { calls: number; usec: number }>;
 
 /** Commands the harness itself sends; never counted against a library. */
-const HARNESS = new Set(['info', 'config|resetstat', 'config|get', 'flushall', 'client|info', 'monitor', 'memory|usage', 'slowlog|get', 'slowlog|reset', 'dbsize']);
+const HARNESS = new Set(['info', 'config|resetstat', 'config|get', 'flushall', 'client|info', 'monitor', 'memory|usage', 'slowlog|get', 'slowlog|reset', 'dbsize', 'client|list']);
 
 export async function commandStats(admin: Redis): Promise<CommandStats> {
   const text = await admin.info('commandstats');
@@ -34,6 +34,12 @@ export async function redisCpuSeconds(admin: Redis): Promise<number> {
   const text = await admin.info('cpu');
   const get = (f: string) => Number(new RegExp(`^${f}:([0-9.]+)`, 'm').exec(text)?.[1] ?? 0);
   return get('used_cpu_sys') + get('used_cpu_user');
+}
+
+/** Connections Redis holds now (CLIENT LIST), the caller's included. */
+export async function clientCount(admin: Redis): Promise<number> {
+  const list = (await admin.call('CLIENT', 'LIST')) as string;
+  return list.split('\n').filter((line) => line.trim() !== '').length;
 }
 
 export const usedMemory = (admin: Redis): Promise<number> => infoNumber(admin, 'memory', 'used_memory');

@@ -1,6 +1,6 @@
 import type { LibraryId } from './adapters/index.js';
 
-/** Every figure measured for one library (or for ours with validation on). */
+/** Every figure measured for one column: a library, or ours with validation on or through its Nest API. */
 export interface LibraryResult {
   library: LibraryId;
   label: string;
@@ -8,6 +8,8 @@ export interface LibraryResult {
   validated: boolean;
   /** The validator of a validated run of ours. */
   validator?: string;
+  /** ours: the API driven (engine classes, or the Nest apps). */
+  api?: 'engine' | 'nest';
   settings: string;
   bulkCall: string;
   concurrency?: { chosen: number; trials: { concurrency: number; jobsPerSec: number }[] };
@@ -21,6 +23,10 @@ export interface LibraryResult {
     seconds: number;
     jobsPerSec: number;
     runs: number[];
+    /** What the time runs from: the first handler start, or `app.init()` of the Nest worker app (to the last ack). */
+    timedFrom: 'first handler start' | 'app.init()';
+    /** Nest: ms from `app.init()` to the first handler start, in the kept run. */
+    startupMs?: number;
     /** Every Redis command per job, including those called inside Lua (INFO commandstats). */
     redisCallsPerJob: number;
     /** EVAL/EVALSHA per job. */
@@ -31,6 +37,8 @@ export interface LibraryResult {
     redisCpuUsecPerJob: number;
     commandsPerJob: Record<string, number>;
   };
+  /** Single-job enqueue calls from `callers` concurrent callers (each awaits its call, then makes the next); the better of two runs. */
+  concurrentEnqueue?: { jobs: number; callers: number; seconds: number; jobsPerSec: number; runs: number[] };
   roundTrips?: { jobs: number; clientCommandsPerJob: number; byCommand: Record<string, number> };
   idle?: { seconds: number; clientCommandsPerSec: number; redisCallsPerSec: number; byCommand: Record<string, number> };
   /** The run with the lower p99 of two (`runsP99`: both p99s). Loop delays show how starved each process was. */
@@ -48,6 +56,12 @@ export interface LibraryResult {
     runsP99: number[];
   };
   delayed?: { jobs: number; minDelayMs: number; maxDelayMs: number; min: number; p50: number; p99: number; max: number; early: number };
+  /** Lateness of schedule ticks: handler start (Date.now()) minus the tick's time, ms; negative = early. */
+  schedules?: { schedules: number; everyMs: number[]; jobs: number; seconds: number; min: number; p50: number; p99: number; max: number; early: number };
+  /** Opt-in features, each beside the plain path in alternating runs on the same worker process. */
+  features?: FeatureResults;
+  /** A fresh worker process with many queues, idle: its connections to Redis and its commands. */
+  queues?: QueuesResult[];
   scale?:
     | {
         delayedJobs: number;
@@ -72,6 +86,56 @@ export interface LibraryResult {
       }
     | { skipped: string };
   errors: string[];
+}
+
+/** One run kind of the feature phase (the plain path or one feature). */
+export interface FeatureRow {
+  key: string;
+  label: string;
+  /** How the library does it in this run. */
+  how: string;
+  /** Processing rate: the best of the rounds (`runs`: each round's). */
+  jobsPerSec: number;
+  runs: number[];
+  /** Bulk enqueue rate of the same jobs (the better of the rounds). */
+  enqueuePerSec: number;
+  /** Redis CPU per processed job (the lower of the rounds), µs. */
+  redisCpuUsecPerJob: number;
+  /** Redis commands per processed job, incl. those inside Lua (first round). */
+  redisCallsPerJob: number;
+  /** The same by command, most frequent first (first round): where the feature's cost goes. */
+  commandsPerJob: Record<string, number>;
+  /** Redis memory per job while the jobs wait, B. */
+  bytesPerWaitingJob: number;
+  /** Redis memory still held per job once every job finished, B (tracked jobs stay findable). */
+  bytesPerFinishedJob: number;
+  /** events: completed events the listening process heard, of `jobs`. */
+  eventsHeard?: number;
+  /** Against the plain row of the same rounds. */
+  throughputRatio?: number;
+  redisCpuRatio?: number;
+  error?: string;
+}
+
+export interface FeatureResults {
+  jobs: number;
+  rounds: number;
+  concurrency: number;
+  rows: FeatureRow[];
+}
+
+export interface QueuesResult {
+  queues: number;
+  /** ms from asking the fresh worker process to start to its worker(s) running. */
+  startMs: number;
+  /** Connections the worker opened (CLIENT LIST with it running, less the count before it started). */
+  connections: number;
+  idleSeconds: number;
+  /** Commands the worker process sent per second while idle (MONITOR). */
+  clientCommandsPerSec: number;
+  /** Every command Redis ran per second, incl. Lua (INFO commandstats). */
+  redisCallsPerSec: number;
+  byCommand: Record<string, number>;
 }
 
 export interface TargetResult {

@@ -1,7 +1,7 @@
 import BeeQueue from 'bee-queue';
 import { Redis } from 'ioredis';
 import type { EmailJob } from '../payload.js';
-import { AdapterOptions, BenchJob, chunks, PEER_POLL_COMMANDS, hostPort, JobHandler, ProducerAdapter, QUEUE, WorkerAdapter } from './adapter.js';
+import { AdapterOptions, BenchJob, chunks, PEER_POLL_COMMANDS, hostPort, JobHandler, ProducerAdapter, QUEUE, WorkerAdapter, WorkerStart } from './adapter.js';
 
 export const BEE_PREFIX = 'bq';
 export const BEE_SETTINGS =
@@ -53,28 +53,34 @@ export async function beeProducer(options: AdapterOptions): Promise<ProducerAdap
 
 export async function beeWorker(options: AdapterOptions): Promise<WorkerAdapter> {
   const poll = new Redis(options.url, { connectionName: 'bench-poll' });
-  let queue: BeeQueue<EmailJob> | undefined;
+  let queues: BeeQueue<EmailJob>[] = [];
   let current = QUEUE;
   return {
     pollCommands: PEER_POLL_COMMANDS,
-    async start(concurrency: number, handler: JobHandler, name = QUEUE): Promise<void> {
-      current = name;
-      queue = new BeeQueue<EmailJob>(name, {
-        prefix: BEE_PREFIX,
-        redis: hostPort(options.url),
-        isWorker: true,
-        getEvents: false,
-        sendEvents: false,
-        removeOnSuccess: true,
-        activateDelayedJobs: true,
+    async start(spec: WorkerStart, handler: JobHandler): Promise<void> {
+      if (spec.features && Object.keys(spec.features).length > 0) throw new Error('bee-queue has none of the opt-in features the bench measures');
+      const names = spec.queues ?? [spec.queue ?? QUEUE];
+      current = names[0];
+      // One Queue per queue name, as bee-queue runs many queues in one process.
+      queues = names.map((name) => {
+        const queue = new BeeQueue<EmailJob>(name, {
+          prefix: BEE_PREFIX,
+          redis: hostPort(options.url),
+          isWorker: true,
+          getEvents: false,
+          sendEvents: false,
+          removeOnSuccess: true,
+          activateDelayedJobs: true,
+        });
+        queue.on('error', (error) => console.error(`bee-queue worker: ${error.message}`));
+        queue.process(spec.concurrency, (job: BeeQueue.Job<EmailJob>) => handler(job.data, String(job.id)));
+        return queue;
       });
-      queue.on('error', (error) => console.error(`bee-queue worker: ${error.message}`));
-      queue.process(concurrency, (job: BeeQueue.Job<EmailJob>) => handler(job.data));
-      await queue.ready();
+      await Promise.all(queues.map((q) => q.ready()));
     },
     async stop(): Promise<void> {
-      await queue?.close(5000);
-      queue = undefined;
+      await Promise.all(queues.map((q) => q.close(5000)));
+      queues = [];
     },
     inFlight: async () => (await poll.llen(`${BEE_PREFIX}:${current}:waiting`)) + (await poll.llen(`${BEE_PREFIX}:${current}:active`)),
     close: async () => {

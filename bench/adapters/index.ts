@@ -1,15 +1,17 @@
-import { AdapterOptions, LibraryId, ProducerAdapter, Validator, WorkerAdapter } from './adapter.js';
+import { AdapterOptions, LibraryId, PEER_POLL_COMMANDS, ProducerAdapter, WorkerAdapter } from './adapter.js';
 import { BEE_SETTINGS, beeProducer, beeWorker } from './bee-queue.js';
 import { BULLMQ_SETTINGS, bullmqProducer, bullmqWorker } from './bullmq.js';
 import { OURS_POLL_COMMANDS, OURS_SETTINGS, OURS_VALIDATION, oursProducer, oursWorker } from './ours.js';
-import { PEER_POLL_COMMANDS } from './adapter.js';
 
 export * from './adapter.js';
 
-export function createProducer(lib: LibraryId, options: AdapterOptions): Promise<ProducerAdapter> {
+/** The Nest adapters load Nest and the module: only the runs that use them import them. */
+const nest = () => import('./ours-nest.js');
+
+export async function createProducer(lib: LibraryId, options: AdapterOptions): Promise<ProducerAdapter> {
   switch (lib) {
     case 'ours':
-      return oursProducer(options);
+      return options.api === 'nest' ? (await nest()).oursNestProducer(options) : oursProducer(options);
     case 'bullmq':
       return bullmqProducer(options);
     case 'beeQueue':
@@ -18,10 +20,11 @@ export function createProducer(lib: LibraryId, options: AdapterOptions): Promise
 }
 
 /** The settings each library runs with (besides concurrency), for the report. */
-export function librarySettings(lib: LibraryId, validate?: Validator): string {
+export async function librarySettings(lib: LibraryId, options: Omit<AdapterOptions, 'url'> = {}): Promise<string> {
   switch (lib) {
     case 'ours':
-      return validate ? `${OURS_SETTINGS}; ${OURS_VALIDATION[validate]}` : OURS_SETTINGS;
+      if (options.api === 'nest') return (await nest()).OURS_NEST_SETTINGS;
+      return options.validate ? `${OURS_SETTINGS}; ${OURS_VALIDATION[options.validate]}` : OURS_SETTINGS;
     case 'bullmq':
       return BULLMQ_SETTINGS;
     case 'beeQueue':
@@ -34,10 +37,10 @@ export function pollCommands(lib: LibraryId): Readonly<Record<string, number>> {
   return lib === 'ours' ? OURS_POLL_COMMANDS : PEER_POLL_COMMANDS;
 }
 
-export function createWorker(lib: LibraryId, options: AdapterOptions): Promise<WorkerAdapter> {
+export async function createWorker(lib: LibraryId, options: AdapterOptions): Promise<WorkerAdapter> {
   switch (lib) {
     case 'ours':
-      return oursWorker(options);
+      return options.api === 'nest' ? (await nest()).oursNestWorker(options) : oursWorker(options);
     case 'bullmq':
       return bullmqWorker(options);
     case 'beeQueue':
