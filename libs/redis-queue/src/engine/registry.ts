@@ -33,7 +33,7 @@ interface StoredWorker {
 
 /**
  * Registers this process's workers under `<prefix>:workers` (one hash field per process, one HSET per
- * heartbeat: 0.1 commands/s) and removes the entry when they stop. Single-key commands only: the
+ * heartbeat: 0.1 commands/s, whatever the number of queues) and removes the entry when they stop. Single-key commands only: the
  * registry is outside every queue's hash slot.
  */
 export class WorkerRegistration {
@@ -69,6 +69,8 @@ export class WorkerRegistration {
     clearTimeout(timer);
   }
 
+  private beats = 0;
+
   private async beat(): Promise<void> {
     const entry: StoredWorker = {
       host: hostname(),
@@ -81,7 +83,12 @@ export class WorkerRegistration {
     const keys = registryKeys(this.prefix);
     try {
       await this.client.hset(keys.workers, this.id, JSON.stringify(entry));
-      await Promise.all(this.queues.map((q) => this.client.zadd(keys.queues, Date.now(), q.queue)));
+      // The queue registry: one command for every queue, once a minute (idle traffic must not grow with
+      // the number of queues).
+      if (this.beats++ % 6 === 0 && this.queues.length > 0) {
+        const now = Date.now();
+        await this.client.zadd(keys.queues, ...this.queues.flatMap((q) => [now, q.queue]));
+      }
     } catch {
       // The next heartbeat tries again; the worker's own loop reports outages.
     }
