@@ -31,9 +31,16 @@ export class QueueProducer implements OnApplicationBootstrap {
    *   the compiler checks and whose validator (if any) runs first
    * @param payload any JSON value; a class instance with class-validator rules is validated first
    */
-  async enqueue<T>(queue: string | QueueRef<unknown, T>, payload: NoInfer<T>, options?: EnqueueOptions): Promise<string> {
-    const pending = this.validator.checkForEnqueue(queue, payload);
-    if (pending) await pending;
+  enqueue<T>(queue: string | QueueRef<unknown, T>, payload: NoInfer<T>, options?: EnqueueOptions): Promise<string> {
+    // Not an async function: one job per HTTP request is the common case, and this path must add no
+    // promise of its own to the engine's (it coalesces concurrent calls into one script call).
+    let pending: Promise<void> | undefined | void;
+    try {
+      pending = this.validator.checkForEnqueue(queue, payload);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    if (pending) return pending.then(() => this.producer().enqueue(queue, payload, options));
     return this.producer().enqueue(queue, payload, options);
   }
 
