@@ -4,6 +4,8 @@ import { createInterface } from 'readline';
 /** A TypeScript file run in its own Node process (with the repo's TS loader), its stdout read by line. */
 export class ChildScript {
   readonly lines: string[] = [];
+  /** Its stderr, by line (also passed through to this process's stderr). */
+  readonly errors: string[] = [];
   private readonly listeners = new Set<() => void>();
   readonly exited: Promise<number | null>;
 
@@ -12,13 +14,17 @@ export class ChildScript {
       this.lines.push(line);
       for (const listener of this.listeners) listener();
     });
+    createInterface({ input: process.stderr! }).on('line', (line) => {
+      this.errors.push(line);
+      globalThis.process.stderr.write(`${line}\n`);
+    });
     this.exited = new Promise((resolve) => process.once('exit', (code) => resolve(code)));
   }
 
   static start(script: string, env: Record<string, string>): ChildScript {
     const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', script], {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new ChildScript(child);
   }

@@ -43,15 +43,26 @@ export interface QueueHandlerOptions<T = unknown> extends JobDefaults {
   timeout?: number;
   /**
    * At most `max` jobs of the queue start in any window of `duration` ms, across every worker of every
-   * process; workers sleep until the next start is allowed (no polling). Stored in Redis when the worker
-   * starts: the last worker of the queue to start sets it for all. Default: none.
+   * process (counted when a job is handed out, retries and recovered jobs included); workers sleep until
+   * the next start is allowed (no polling). A queue-wide rule: see `globalConcurrency`. Default: none.
    */
   rateLimit?: RateLimit;
-  /** At most this many jobs of the queue run at once across every process, exactly (also through crashes). Default: none. */
+  /**
+   * At most this many jobs of the queue run at once across every process, exactly (a crashed worker's
+   * slots come back when its lease expires). Like `rateLimit`, `groupConcurrency` and `groupRateLimit`, a
+   * queue-wide rule stored in Redis when the worker starts, before it claims: the last worker of the queue
+   * to start sets the four rules for every worker, and a handler that declares none removes it. Default: none.
+   */
   globalConcurrency?: number;
-  /** At most this many jobs of one group (enqueue option `group`) run at once across every process. Default: none. */
+  /**
+   * At most this many jobs of one group (enqueue option `group`) run at once across every process; the
+   * other groups go on meanwhile. A queue-wide rule: see `globalConcurrency`. Default: none.
+   */
   groupConcurrency?: number;
-  /** At most `max` jobs of one group start per `duration` ms, across every process; other groups go on. Default: none. */
+  /**
+   * At most `max` jobs of one group start per `duration` ms, across every process; the other groups go
+   * on meanwhile. A queue-wide rule: see `globalConcurrency`. Default: none.
+   */
   groupRateLimit?: RateLimit;
   /**
    * A recurring job: `{ cron, timeZone? }` or `{ every }` (ms), with `payload` and `options` for each tick's
