@@ -126,8 +126,8 @@ describe('priorities (3 worker processes)', () => {
       ...Array.from({ length: 5 }, (_, n) => ({ payload: { n } })),
       ...Array.from({ length: 5 }, (_, n) => ({ payload: { n }, options: { priority: 8 } })),
     ]);
-    await redis.set(go, '1');
     await workers.kill(0, redis);
+    await redis.set(go, '1'); // for the redelivery (after the kill: the first delivery must not finish)
     // Paused, nothing is claimed, but the workers' claim calls still recover the expired claim.
     await waitFor(async () => (await redis.llen(`${q.prefix}:{${queue}}:recovered`)) === 1, 30_000, 'the claim to be recovered');
     await admin.resume(queue);

@@ -168,6 +168,7 @@ describe('rate limit shared by every worker (3 processes)', () => {
     }).start();
     await q.producer.enqueueMany('rate', Array.from({ length: jobs }, (_, n) => ({ payload: { n } })));
     starts = await workers.waitForStarts(jobs);
+    // FLOW_DUMP=path keeps every start (claim times, lags, processes) for a closer look at the windows.
     if (process.env.FLOW_DUMP) writeFileSync(process.env.FLOW_DUMP, JSON.stringify(starts));
     const c = clocks(starts);
     const lag = (p: number) => c.lagsMs[Math.min(c.lagsMs.length - 1, Math.floor(c.lagsMs.length * p))].toFixed(1);
