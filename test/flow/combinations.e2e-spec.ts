@@ -171,7 +171,7 @@ describe('flow control combined with delays, retries, cancel, pause and leases (
     // takeRecovered then takes the recovered job, bringing the group back to its limit without taking the
     // group out of `groups`; the group's next turn (takeGroupTurn never checks `a:<group>` before taking)
     // starts one more job: groupConcurrency + 1 run at once (here 3 for a limit of 2).
-    it.failing('groupConcurrency holds through a SIGKILL of a process running jobs of the group', async () => {
+    it('groupConcurrency holds through a SIGKILL of a process running jobs of the group', async () => {
       const queue = 'lease-group-conc';
       workers = await new FlowWorkers({
         queue,
@@ -200,7 +200,7 @@ describe('flow control combined with delays, retries, cancel, pause and leases (
     // group's window (nor whether the group is parked) nor records the redelivery's start in `r:<group>`,
     // while the queue-wide rateLimit counts every claimed job, recovered ones included (previous test). Here:
     // 2 starts allowed per 4 s, and the two redeliveries start ~1 s after the two lost deliveries.
-    it.failing('groupRateLimit holds through a SIGKILL: the redeliveries wait for the group window', async () => {
+    it('groupRateLimit holds through a SIGKILL: the redeliveries wait for the group window', async () => {
       const queue = 'lease-group-rate';
       const duration = 4000;
       workers = await new FlowWorkers({

@@ -98,7 +98,7 @@ describe('fair groups (3 worker processes)', () => {
   // or 2, or any worker with one free slot, the usual case under load) always takes an ungrouped job while
   // there is one, so groups wait for the whole ungrouped backlog instead of one turn ("ungrouped jobs take
   // turns with the groups as one more group"). Here the group's job comes after all 30 ungrouped jobs.
-  it.failing('a group waits at most one turn behind the ungrouped jobs, also when claims take one job each', async () => {
+  it('a group waits at most one turn behind the ungrouped jobs, also when claims take one job each', async () => {
     const queue = 'one-per-claim';
     workers = await new FlowWorkers({ queue, prefix: q.prefix, processes: 3, concurrency: 1 }).start();
     await admin.pause(queue);
@@ -157,7 +157,7 @@ describe('fair groups (3 worker processes)', () => {
   // `group-state`) are written on every turn and never removed, unlike `w:` and `a:`, which go when they
   // reach 0. A queue whose groups come and go (tenants, customers, sessions) keeps one entry per group it
   // ever served, forever: here 300 one-job groups leave 300 entries long after their windows passed.
-  it.failing("groupRateLimit keeps no state for a group whose window has passed and that has no jobs", async () => {
+  it("groupRateLimit keeps no state for a group whose window has passed and that has no jobs", async () => {
     const queue = 'group-rate-memory';
     const duration = 200;
     workers = await new FlowWorkers({ queue, prefix: q.prefix, processes: 1, concurrency: 8, handler: { groupRateLimit: { max: 1, duration } } }).start();

@@ -131,7 +131,7 @@ describe('rate limit: waking up for the next start', () => {
   // it returned no rate-limit wake-up time (claim.lua adds rateFreeAt only when anyReady()). Nothing wakes
   // them when the window frees; the job waits for some other event (another enqueue once the window has
   // room, a restart).
-  it.failing('a job enqueued while the window is full starts once the window frees, without another event', async () => {
+  it('a job enqueued while the window is full starts once the window frees, without another event', async () => {
     const app = await startQueueApp([LimitedHandler], { prefix: uniquePrefix('flow-rate-wake') });
     try {
       await app.producer.enqueueMany('limited', [{ payload: { n: 1 } }, { payload: { n: 2 } }]);

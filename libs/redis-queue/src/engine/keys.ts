@@ -69,6 +69,8 @@ export const QUEUE_KEY_TABLE = [
   ['groupState', 'group-state'],
   /** ZSET of groups held back by their rate limit, by when they may start again. */
   ['groupsParked', 'groups-parked'],
+  /** ZSET of groups with a rate window (`r:<group>`), by their last start: windows past use are dropped. */
+  ['groupWindows', 'group-windows'],
   /** HASH name -> schedule (JSON). */
   ['schedules', 'schedules'],
   /** HASH debounce key -> the job it collapses into. */

@@ -459,7 +459,15 @@ local function commitBatch(batch)
   saveGroupSeq()
   if batch.trackedReady > 0 then redis.call('HINCRBY', K.meta, 'tracked', batch.trackedReady) end
   pushReadyMany(M, batch.ready)
-  if #batch.ready > 0 and redis.call('EXISTS', K.wake) == 0 and grantable(M, 1) > 0 then announce() end
+  if #batch.ready > 0 and redis.call('EXISTS', K.wake) == 0 then
+    if grantable(M, 1) > 0 then
+      announce()
+    elseif M.rate and not M.paused and rateAllowance(M) == 0 then
+      -- Held back by the rate window: idle workers may hold no timer for it (nothing was ready when they
+      -- last looked), so say when the window lets the next job start.
+      redis.call(PUBLISH, NOTIFY, 't' .. fmt(rateFreeAt(M)))
+    end
+  end
   if batch.minDue ~= nil and (not batch.firstDue or batch.minDue < math.floor(batch.firstDue)) then
     -- Idle workers sleep until the earliest due time they know of: tell them about an earlier one.
     redis.call(PUBLISH, NOTIFY, 't' .. fmt(batch.minDue))

@@ -299,6 +299,17 @@ local function promoteDue()
   end
 end
 
+-- Rate windows of groups that started nothing for a whole window go (1M groups must not leave 1M windows).
+local function dropGroupWindows()
+  local duration = M.groupRate and M.groupRate.duration or 0
+  local stale = redis.call('ZRANGE', K.groupWindows, '-inf', now - duration, 'BYSCORE', 'LIMIT', 0, 100)
+  if #stale == 0 then return end
+  local fields = {}
+  for i, group in ipairs(stale) do fields[i] = 'r:' .. group end
+  bulk('HDEL', K.groupState, fields)
+  bulk('ZREM', K.groupWindows, stale)
+end
+
 -- Groups whose rate limit held them back may start again.
 local function unparkGroups()
   local due = redis.call('ZRANGE', K.groupsParked, '-inf', now, 'BYSCORE', 'LIMIT', 0, 100)
@@ -314,6 +325,7 @@ recoverExpired()
 local rescuing = rescueOrphans()
 promoteDue()
 unparkGroups()
+dropGroupWindows()
 
 ---------------------------------------------------------------------------------------------------
 -- Claiming: `recovered` first (one job, alone), then levels 1-5, the default level (the `ready` list
@@ -355,6 +367,19 @@ local function groupAllowance(group)
   return M.groupRate.max - #starts, starts
 end
 
+-- Records a start of the group in its rate window; true when that was the window's last allowed start
+-- (the group is then held back until the oldest start leaves the window).
+local function groupStarted(group)
+  local allowance, starts = groupAllowance(group)
+  if not allowance then return false end
+  starts[#starts + 1] = fmt(now)
+  redis.call('HSET', K.groupState, 'r:' .. group, table.concat(starts, ','))
+  redis.call('ZADD', K.groupWindows, now, group)
+  if allowance > 1 then return false end
+  redis.call('ZADD', K.groupsParked, tonumber(starts[1]) + M.groupRate.duration + 1, group)
+  return true
+end
+
 -- One turn of the round robin: the next group gives its oldest job. Returns 'taken', 'skipped' (the
 -- group had nothing after all and left the round robin), 'none' (no group waits) or 'full' (byte budget).
 local function takeGroupTurn()
@@ -363,6 +388,10 @@ local function takeGroupTurn()
   local member = redis.call('ZRANGE', K.groupJobs, '[' .. group .. '\0', '(' .. group .. '\1', 'BYLEX', 'LIMIT', 0, 1)[1]
   if not member then
     redis.call('HDEL', K.groupState, 'w:' .. group)
+    return 'skipped'
+  end
+  if M.groupMax and (tonumber(redis.call('HGET', K.groupState, 'a:' .. group)) or 0) >= M.groupMax then
+    -- At its limit (a recovered job of the group took the slot): out of the round robin until a slot frees.
     return 'skipped'
   end
   local from = #group + 2
@@ -380,16 +409,7 @@ local function takeGroupTurn()
   outGroups[#out] = group
   grouped = true
   bytes = bytes + #rec
-  local allowance, starts = groupAllowance(group)
-  if allowance then
-    starts[#starts + 1] = fmt(now)
-    redis.call('HSET', K.groupState, 'r:' .. group, table.concat(starts, ','))
-    if allowance <= 1 then
-      -- That was the last start its window allows: held back until the oldest start leaves the window.
-      redis.call('ZADD', K.groupsParked, tonumber(starts[1]) + M.groupRate.duration + 1, group)
-      return 'taken'
-    end
-  end
+  if groupStarted(group) then return 'taken' end
   if waiting > 0 and (not M.groupMax or active < M.groupMax) then redis.call('RPUSH', K.groups, group) end
   return 'taken'
 end
@@ -400,34 +420,53 @@ local function takeDefault(n)
   if redis.call('LLEN', K.groups) == 0 then return takeList(K.ready, n) end
   local goal = #out + n
   local readyLeft, groupsLeft = true, true
+  -- Whose turn it is carries over from claim to claim: with one job per claim they still alternate.
+  local groupsNext = redis.call('HGET', K.groupState, '#turn') == 'g'
   while #out < goal and (readyLeft or groupsLeft) do
-    if readyLeft then
-      local got, full = takeList(K.ready, 1)
-      if full then return end
-      readyLeft = got > 0
-    end
-    if #out < goal and groupsLeft then
+    if groupsNext and groupsLeft then
       local turn = takeGroupTurn()
-      if turn == 'full' then return end
+      if turn == 'full' then break end
       if turn == 'none' then groupsLeft = false end
+      if turn == 'taken' or turn == 'none' then groupsNext = false end
+    elseif readyLeft then
+      local got, full = takeList(K.ready, 1)
+      if full then break end
+      readyLeft = got > 0
+      groupsNext = true
+    else
+      groupsNext = true
     end
   end
+  redis.call('HSET', K.groupState, '#turn', groupsNext and 'g' or 'r')
 end
 
--- The first recovered job, alone, when its group (if any) has room for it.
+-- A recovered job's group may start it now (its concurrency, its rate window, not parked).
+local function groupAllows(group)
+  if M.groupMax and (tonumber(redis.call('HGET', K.groupState, 'a:' .. group)) or 0) >= M.groupMax then return false end
+  if redis.call('ZSCORE', K.groupsParked, group) then return false end
+  local allowance = groupAllowance(group)
+  return allowance == nil or allowance > 0
+end
+
+-- The first of the first few recovered jobs whose group (if any) allows it, alone in its claim.
 local function takeRecovered()
-  local rec = redis.call('LINDEX', K.recovered, 0)
-  if not rec then return false end
-  local ext = string.find(rec, GS, 1, true) and recordExt(rec)
-  local group = ext and type(ext.g) == 'string' and ext.g or ''
-  if group ~= '' and M.groupMax and (tonumber(redis.call('HGET', K.groupState, 'a:' .. group)) or 0) >= M.groupMax then
-    return false
+  local candidates = redis.call('LRANGE', K.recovered, 0, 9)
+  for _, rec in ipairs(candidates) do
+    local ext = string.find(rec, GS, 1, true) and recordExt(rec)
+    local group = ext and type(ext.g) == 'string' and ext.g or ''
+    if group == '' or groupAllows(group) then
+      redis.call('LREM', K.recovered, 1, rec)
+      if group ~= '' then
+        redis.call('HINCRBY', K.groupState, 'a:' .. group, 1)
+        groupStarted(group)
+        grouped = true
+      end
+      out[1] = rec
+      outGroups[1] = group
+      return true
+    end
   end
-  redis.call('LPOP', K.recovered)
-  if group ~= '' then redis.call('HINCRBY', K.groupState, 'a:' .. group, 1); grouped = true end
-  out[1] = rec
-  outGroups[1] = group
-  return true
+  return false
 end
 
 -- Recovery and promotion above may have made tracked jobs ready: count them again.
