@@ -9,6 +9,17 @@ export type { QueueHandlerDecorator, QueueHandlerMethod } from './queue-handler.
 export type { QueueHandlerOptions, QueueOverrides } from './queue-handler.options.js';
 export type { ClassValidatorOptions, RedisQueueModuleOptions } from './redis-queue.options.js';
 export { REDIS_QUEUE_MODULE_OPTIONS } from './redis-queue.module-definition.js';
+export { RedisQueueMetricsModule } from './metrics/redis-queue-metrics.module.js';
+export { RedisQueueMetrics } from './metrics/redis-queue.metrics.js';
+export type { MetricsRegistry, RedisQueueMetricsOptions } from './metrics/redis-queue.metrics.js';
+export { RedisQueueHealthIndicator } from './health/redis-queue.health-indicator.js';
+export type {
+  QueueHealthOptions,
+  QueueHealthResult,
+  QueueHealthStatus,
+  QueueHealthThresholds,
+  WorkerLoopStatus,
+} from './health/redis-queue.health-indicator.js';
 export {
   defineQueue,
   InvalidOptionError,

@@ -4,6 +4,7 @@ import { PayloadValidator } from './payload.validator.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from './redis-queue.constants.js';
 import { RedisQueueConnections } from './redis-queue.connections.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
+import { RedisQueueInstrumentation } from './redis-queue.instrumentation.js';
 
 /**
  * Enqueues jobs. Inject it anywhere; each call resolves with the job id only after Redis has stored the
@@ -17,6 +18,7 @@ export class QueueProducer implements OnApplicationBootstrap {
     @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
     private readonly connections: RedisQueueConnections,
     private readonly validator: PayloadValidator,
+    private readonly instrumentation: RedisQueueInstrumentation,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -124,6 +126,7 @@ export class QueueProducer implements OnApplicationBootstrap {
       replication: this.options.waitForReplicas,
       notifications: this.notifications(),
       trackedQueues: trackedQueues(this.options.queues),
+      traceparent: this.instrumentation.traceparent,
     }));
   }
 

@@ -11,6 +11,8 @@ import { RedisQueueConnections } from './redis-queue.connections.js';
 import { ConfigurableRedisQueueModule, REDIS_QUEUE_MODULE_OPTIONS } from './redis-queue.module-definition.js';
 import { resolveOptions, ResolvedRedisQueueOptions } from './redis-queue.options.js';
 import { WorkerHost } from './worker.host.js';
+import { createInstrumentation, RedisQueueInstrumentation } from './redis-queue.instrumentation.js';
+import { RedisQueueHealthIndicator } from './health/redis-queue.health-indicator.js';
 
 /**
  * Redis job queues for Nest. `RedisQueueModule.forRoot(options)` or `forRootAsync({ useFactory, inject })`;
@@ -36,6 +38,11 @@ import { WorkerHost } from './worker.host.js';
         new QueueAdmin(() => connections.producer(), options.prefix, { timeout: options.commandTimeout }),
       inject: [RedisQueueConnections, REDIS_QUEUE_RESOLVED_OPTIONS],
     },
+    {
+      provide: RedisQueueInstrumentation,
+      useFactory: createInstrumentation,
+      inject: [REDIS_QUEUE_RESOLVED_OPTIONS],
+    },
     RedisQueueConnections,
     PayloadValidator,
     QueueProducer,
@@ -43,7 +50,9 @@ import { WorkerHost } from './worker.host.js';
     WorkerHost,
     BroadcastExplorer,
     QueueEventExplorer,
+    RedisQueueHealthIndicator,
   ],
-  exports: [QueueProducer, QueueInspector, QueueAdmin],
+  // The instrumentation, connections and worker host are for the library's own modules (dashboard, metrics).
+  exports: [QueueProducer, QueueInspector, QueueAdmin, RedisQueueHealthIndicator, RedisQueueInstrumentation, RedisQueueConnections, WorkerHost],
 })
 export class RedisQueueModule extends ConfigurableRedisQueueModule {}

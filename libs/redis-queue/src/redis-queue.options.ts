@@ -98,6 +98,12 @@ export interface RedisQueueModuleOptions {
    * `timeout` ms (default: `commandTimeout`). Default: off (replication is asynchronous).
    */
   waitForReplicas?: ReplicationOptions;
+  /**
+   * With `@opentelemetry/api` installed: each job carries the trace context active at `enqueue` (W3C
+   * traceparent) and each attempt runs in its own span, linked to it. Without the package nothing is
+   * loaded or changed. `false`: off. Default: `true`.
+   */
+  tracing?: boolean;
 }
 
 /** The options with every default filled in. */
@@ -119,6 +125,7 @@ export interface ResolvedRedisQueueOptions {
   jobIdRetention: number;
   checkRedisConfig: boolean;
   waitForReplicas?: Required<ReplicationOptions>;
+  tracing: boolean;
 }
 
 export const BUILT_IN_DEFAULTS = { attempts: 3, backoff: { type: 'exponential', delay: 1000 } as BackoffOptions };
@@ -139,6 +146,7 @@ const KNOWN = [
   'jobIdRetention',
   'checkRedisConfig',
   'waitForReplicas',
+  'tracing',
 ];
 
 /** Merges defaults and checks every field; errors name the field (the one place defaults live). */
@@ -171,6 +179,7 @@ export function resolveOptions(options: unknown): ResolvedRedisQueueOptions {
     jobIdRetention: ms(o.jobIdRetention, 'jobIdRetention', DEFAULT_JOB_ID_RETENTION, 0, 30 * 24 * 3_600_000),
     checkRedisConfig: bool(o.checkRedisConfig, 'checkRedisConfig', true),
     waitForReplicas: o.waitForReplicas === undefined ? undefined : replication(o.waitForReplicas, o.commandTimeout),
+    tracing: bool(o.tracing, 'tracing', true),
   };
 }
 

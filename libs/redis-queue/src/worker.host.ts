@@ -15,6 +15,7 @@ import {
   RedisUnavailableError,
   Scheduler,
   ScheduleStore,
+  WorkerHealth,
   WorkerRegistration,
 } from './engine/index.js';
 import { HandlerExplorer, QueueHandlerBinding } from './handler.explorer.js';
@@ -23,6 +24,7 @@ import { RedisQueueConnections } from './redis-queue.connections.js';
 import { messages } from './redis-queue.messages.js';
 import type { ResolvedRedisQueueOptions } from './redis-queue.options.js';
 import { checkRedisDurability } from './redis-config.check.js';
+import { RedisQueueInstrumentation } from './redis-queue.instrumentation.js';
 
 /**
  * Owns the lifecycle: starts one worker loop per handler at bootstrap; at shutdown first stops claiming
@@ -44,7 +46,13 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(REDIS_QUEUE_RESOLVED_OPTIONS) private readonly options: ResolvedRedisQueueOptions,
     private readonly explorer: HandlerExplorer,
     private readonly connections: RedisQueueConnections,
+    private readonly instrumentation: RedisQueueInstrumentation,
   ) {}
+
+  /** The liveness of this process's worker loops (for health checks); empty when none run here. */
+  workerHealth(): WorkerHealth[] {
+    return this.workers.map((worker) => worker.health());
+  }
 
   onApplicationBootstrap(): void {
     const all = this.explorer.handlers();
@@ -88,6 +96,7 @@ export class WorkerHost implements OnApplicationBootstrap, BeforeApplicationShut
           logger: this.logger,
           logPayloads: this.options.logPayloads,
           jobIdRetention: this.options.jobIdRetention,
+          observers: this.instrumentation.observers,
         }),
     );
     this.declaring = this.declareSchedules(handlers, client);

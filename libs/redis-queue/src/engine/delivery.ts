@@ -77,6 +77,11 @@ export class Delivery extends JobContext {
     return this.job.ext.group;
   }
 
+  /** The W3C traceparent the job was enqueued with (tracing), if any. */
+  get traceparent(): string | undefined {
+    return this.job.ext.traceparent;
+  }
+
   /** Tracked: the job's entry is kept this many ms after it finished. */
   get trackRetention(): number | undefined {
     return this.job.ext.trackRetention;

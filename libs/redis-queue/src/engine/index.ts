@@ -25,3 +25,4 @@ export * from './registry.js';
 export * from './version.js';
 export * from './observer.js';
 export * from './schedules.js';
+export * from './tracing.js';

@@ -1,6 +1,7 @@
 import { decodeRecord, DecodedJob, recordId, RS } from './codec.js';
 import { RedisQueueError, RedisUnavailableError } from './errors.js';
 import { assertQueueName, PRIORITY_LEVELS, queueKeys, QueueKeys, registryKeys } from './keys.js';
+import { ChainableCommander, Cluster } from 'ioredis';
 import { QueueRef, queueName } from './queue-ref.js';
 import { RedisClient, whenReady } from './redis-client.js';
 
@@ -197,19 +198,63 @@ export class QueueInspector {
   async counts(ref: string | QueueRef): Promise<QueueCounts> {
     const queue = queueName(ref);
     const k = this.keys(queue);
-    const r = await this.run('counts', (c) => {
-      const p = c.pipeline().llen(k.ready).llen(k.recovered).zcard(k.groupJobs).zcard(k.delayed).hget(k.claims, '#active').hlen(k.dead);
-      for (let level = 1; level <= PRIORITY_LEVELS; level++) p.llen(levelKey(k, level));
-      return p.exec();
+    const r = await this.run('counts', (c) => addCounts(c.pipeline(), k).exec());
+    return readCounts(pipelineValues(r), 0);
+  }
+
+  /**
+   * Counts and pause state of many queues in one pipeline (one per queue on Cluster, where the queues'
+   * keys live in different slots), for metrics scrapes and status views.
+   */
+  async countsOf(queues: readonly string[]): Promise<Map<string, QueueCounts & { paused: boolean }>> {
+    const keys = queues.map((queue) => this.keys(queue));
+    const per = COUNT_COMMANDS + 1;
+    const values = await this.run('countsOf', async (c) => {
+      if (c instanceof Cluster) {
+        const each = await Promise.all(keys.map((k) => addCounts(c.pipeline(), k).hget(k.meta, 'paused').exec()));
+        return each.flatMap(pipelineValues);
+      }
+      const p = c.pipeline();
+      for (const k of keys) addCounts(p, k).hget(k.meta, 'paused');
+      return pipelineValues(await p.exec());
     });
-    const values = pipelineValues(r);
-    const levels = values.slice(6).reduce<number>((sum, n) => sum + Number(n), 0);
-    return {
-      ready: Number(values[0]) + Number(values[1]) + Number(values[2]) + levels,
-      delayed: Number(values[3]),
-      active: Number(values[4] ?? 0),
-      dead: Number(values[5]),
-    };
+    const result = new Map<string, QueueCounts & { paused: boolean }>();
+    queues.forEach((queue, i) => result.set(queue, { ...readCounts(values, i * per), paused: values[i * per + COUNT_COMMANDS] === '1' }));
+    return result;
+  }
+
+  /**
+   * The ready job that has waited longest, as far as the heads of the ready lists tell (grouped jobs:
+   * the head of the first group), with how long it has waited by the Redis clock: since it was
+   * enqueued or, for a delayed job or retry, since it was due. Undefined when nothing is ready.
+   */
+  async oldestReady(queue: string): Promise<{ id: string; waitingMs: number } | undefined> {
+    const k = this.keys(queue);
+    const lists = [k.recovered, k.ready, ...Array.from({ length: PRIORITY_LEVELS }, (_, i) => levelKey(k, i + 1))];
+    const values = pipelineValues(
+      await this.run('oldestReady', (c) => {
+        const p = c.pipeline().time();
+        for (const list of lists) p.lindex(list, 0);
+        return p.zrange(k.groupJobs, 0, 0).exec();
+      }),
+    );
+    const [seconds, micros] = values[0] as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const heads = (values.slice(1, 1 + lists.length) as Array<string | null>).filter((r): r is string => r !== null);
+    const group = (values[1 + lists.length] as string[])[0];
+    if (group !== undefined) heads.push(groupRecord(group));
+    let oldest: { id: string; waitingMs: number } | undefined;
+    for (const record of heads) {
+      let job: DecodedJob;
+      try {
+        job = decodeRecord(record);
+      } catch {
+        continue; // a malformed record waits for a worker to dead-letter it
+      }
+      const waitingMs = Math.max(0, now - (job.ext.dueAt ?? job.enqueuedAt));
+      if (!oldest || waitingMs > oldest.waitingMs) oldest = { id: job.id, waitingMs };
+    }
+    return oldest;
   }
 
   /** Counts, pause state, limits and the last `minutes` of per-minute throughput (default 60). */
@@ -477,6 +522,27 @@ function trackedInfo(queue: string, id: string, t: TrackEntry, record: string): 
 
 function levelKey(k: QueueKeys, level: number): string {
   return k[`ready${level}` as keyof QueueKeys];
+}
+
+/** Replies `addCounts` adds to a pipeline. */
+const COUNT_COMMANDS = 6 + PRIORITY_LEVELS;
+
+/** Queues the commands whose replies `readCounts` turns into counts. */
+function addCounts(p: ChainableCommander, k: QueueKeys): ChainableCommander {
+  p.llen(k.ready).llen(k.recovered).zcard(k.groupJobs).zcard(k.delayed).hget(k.claims, '#active').hlen(k.dead);
+  for (let level = 1; level <= PRIORITY_LEVELS; level++) p.llen(levelKey(k, level));
+  return p;
+}
+
+function readCounts(values: unknown[], at: number): QueueCounts {
+  let levels = 0;
+  for (let i = at + 6; i < at + COUNT_COMMANDS; i++) levels += Number(values[i]);
+  return {
+    ready: Number(values[at]) + Number(values[at + 1]) + Number(values[at + 2]) + levels,
+    delayed: Number(values[at + 3]),
+    active: Number(values[at + 4] ?? 0),
+    dead: Number(values[at + 5]),
+  };
 }
 
 function pipelineValues(results: Array<[Error | null, unknown]> | null): unknown[] {

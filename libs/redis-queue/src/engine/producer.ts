@@ -37,6 +37,11 @@ export interface ProducerSettings {
   trackedQueues?: ReadonlyMap<string, number>;
   /** The process's Pub/Sub subscriber, for `waitForResult`. */
   notifications?: QueueNotifications;
+  /**
+   * Tracing: gives the W3C traceparent of the active trace context, which each job then carries to
+   * the span of its attempts (see tracing.ts). Default: none (jobs carry no trace context).
+   */
+  traceparent?: () => string | undefined;
 }
 
 /** What `cancel` did. */
@@ -346,6 +351,8 @@ export class JobProducer {
       if (queueRetention !== undefined && ext?.trackRetention === undefined && (job.options as EnqueueOptions | undefined)?.track !== false) {
         ext = { ...ext, trackRetention: queueRetention };
       }
+      const traceparent = this.settings.traceparent?.();
+      if (traceparent !== undefined) ext = { ...ext, traceparent };
       const tail = encodeTail(encodePayload(job.payload, this.maxPayloadBytes), options.stored, options.traceId, ext);
       if (tail.length * 3 > this.maxCallBytes && Buffer.byteLength(tail) > this.maxCallBytes) {
         throw new InvalidPayloadError(producerMessages.tooLargeForOneCall(Buffer.byteLength(tail), this.maxCallBytes));

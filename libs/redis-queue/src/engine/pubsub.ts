@@ -395,6 +395,11 @@ export class PubSub implements LinkOwner {
     return new Promise((resolve, reject) => entry.waiters.push({ resolve, reject }));
   }
 
+  /** Whether Redis has confirmed the subscription of `channel` and it has not been lost since (health checks). */
+  isSubscribed(channel: string): boolean {
+    return this.channels.get(channel)?.state === 'subscribed';
+  }
+
   /** Channels with at least one listener. */
   subscribedChannels(): string[] {
     return [...this.channels.keys()];

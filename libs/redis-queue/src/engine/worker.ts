@@ -79,7 +79,27 @@ const PROGRESS_EVERY_MS = 50;
  * The worker's lifecycle: `created` until start(); `running` claims and runs jobs; `draining` claims
  * nothing more and lets running jobs finish (shutdown); `stopped` when everything was settled or released.
  */
-type Lifecycle = 'created' | 'running' | 'draining' | 'stopped';
+export type WorkerLifecycle = 'created' | 'running' | 'draining' | 'stopped';
+type Lifecycle = WorkerLifecycle;
+
+/** A worker loop's liveness as its own process sees it (`QueueWorker.health()`, for health checks). */
+export interface WorkerHealth {
+  queue: string;
+  lifecycle: WorkerLifecycle;
+  /** Jobs running now. */
+  running: number;
+  /** ms a lease lasts without renewal. */
+  leaseMs: number;
+  /** When the last claim round trip succeeded (ms since the epoch). */
+  lastRoundTripAt?: number;
+  /** Round trips have been failing since then (the loop backs off and retries); with the last error. */
+  failingSince?: number;
+  lastError?: string;
+  /** When the lease renewal last ran through (renewed what was held, or had nothing to renew). */
+  lastRenewalAt?: number;
+  /** Renewals have been failing since then. */
+  renewFailingSince?: number;
+}
 
 /**
  * What the worker believes about the queue: `maybe` something is claimable (a notification, a timer, a
@@ -125,6 +145,9 @@ export class QueueWorker {
   private lastProgressSent = 0;
   private failingSince?: number;
   private renewFailingSince?: number;
+  private lastError?: string;
+  private lastRoundTripAt?: number;
+  private lastRenewalAt?: number;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly maxBatch: number;
   private readonly observers?: readonly JobObserver[];
@@ -147,9 +170,21 @@ export class QueueWorker {
     return this.running.size;
   }
 
+  /** Liveness facts for health checks: cheap, reads no Redis. */
+  health(): WorkerHealth {
+    const h: WorkerHealth = { queue: this.queue, lifecycle: this.lifecycle, running: this.running.size, leaseMs: this.settings.leaseMs };
+    if (this.lastRoundTripAt !== undefined) h.lastRoundTripAt = this.lastRoundTripAt;
+    if (this.failingSince !== undefined) h.failingSince = this.failingSince;
+    if (this.lastError !== undefined) h.lastError = this.lastError;
+    if (this.lastRenewalAt !== undefined) h.lastRenewalAt = this.lastRenewalAt;
+    if (this.renewFailingSince !== undefined) h.renewFailingSince = this.renewFailingSince;
+    return h;
+  }
+
   start(): void {
     if (this.lifecycle !== 'created') return;
     this.lifecycle = 'running';
+    this.lastRenewalAt = Date.now();
     const channel = notifyChannel(this.settings.prefix, this.settings.queue);
     const notifications = this.settings.notifications;
     this.unsubscribe.push(
@@ -282,6 +317,7 @@ export class QueueWorker {
       for (const claim of encoded.split) claim.splitUp = true;
       for (const entry of pending.progress.values()) entry.delivery.progressSent.splice(0).forEach((resolve) => resolve());
       this.recovered();
+      this.lastRoundTripAt = Date.now();
       return this.applyReply(reply);
     } catch (error) {
       // Settles are idempotent (a settled position or a gone claim changes nothing): keep them for the
@@ -575,7 +611,13 @@ export class QueueWorker {
     const held = [...this.running.values()]
       .filter((d) => (!d.stopped || d.stopped === 'timed-out') && !d.settledEarly)
       .concat(waiting);
-    if (held.length === 0 || this.lifecycle === 'stopped') return;
+    if (this.lifecycle === 'stopped') return;
+    if (held.length === 0) {
+      // Nothing to renew: renewals are on time, and no longer failing (what failed has ended).
+      this.lastRenewalAt = Date.now();
+      this.renewFailingSince = undefined;
+      return;
+    }
     const sentAt = performance.now();
     const tokens = [...new Set(held.map((d) => d.claim.token))];
     const tracked = held.filter((d) => d.trackRetention !== undefined && !d.stopped).map((d) => d.id);
@@ -587,12 +629,14 @@ export class QueueWorker {
         packArgs(this.client, { lease: this.settings.leaseMs, tokens, tracked: tracked.length > 0 ? tracked : undefined }),
       );
     } catch (error) {
+      this.lastError = (error as Error).message;
       if (this.renewFailingSince === undefined) {
         this.renewFailingSince = Date.now();
         this.settings.logger.warn(workerMessages.renewFailing(this.queue, (error as Error).message));
       }
       return;
     }
+    this.lastRenewalAt = Date.now();
     if (this.renewFailingSince !== undefined) {
       this.settings.logger.log(workerMessages.renewResumed(this.queue, Date.now() - this.renewFailingSince));
       this.renewFailingSince = undefined;
@@ -728,6 +772,7 @@ export class QueueWorker {
 
   private async failed(error: Error): Promise<void> {
     replaceIfStale(this.settings.client, error, this.settings.logger);
+    this.lastError = error.message;
     const now = Date.now();
     if (this.failingSince === undefined) {
       this.failingSince = now;
