@@ -30,6 +30,7 @@ export {
   JobTimeoutError,
   LeaseLostError,
   MalformedJobError,
+  MissingPackageError,
   PayloadValidationError,
   PermanentJobError,
   QueueAdmin,

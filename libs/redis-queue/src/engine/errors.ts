@@ -1,8 +1,19 @@
 /** Base class of every error this library throws. */
 export class RedisQueueError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = new.target.name;
+  }
+}
+
+/** An integration was asked for, but the optional package it needs is not installed; `packageName` names it. */
+export class MissingPackageError extends RedisQueueError {
+  constructor(
+    readonly packageName: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
   }
 }
 

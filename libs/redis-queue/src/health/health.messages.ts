@@ -16,5 +16,5 @@ export const healthMessages = {
   oldestReady: (queue: string, id: string, waitedMs: number, maxMs: number) =>
     `queue "${queue}": job ${id} has waited ${ago(waitedMs)} to start (threshold ${ago(maxMs)})`,
   tooManyDead: (queue: string, dead: number, max: number) => `queue "${queue}": ${dead} dead jobs (threshold ${max})`,
-  invalidThreshold: (field: string, got: string) => `${field} must be a non-negative number (got ${got})`,
+  invalidThreshold: (got: string) => `must be a non-negative number (got ${got})`,
 };

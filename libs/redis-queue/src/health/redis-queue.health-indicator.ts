@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { describe, InvalidOptionError, notifyChannel, QueueInspector } from '../engine/index.js';
+import { describe, InvalidOptionError, notifyChannel, QueueInspector, whenReady } from '../engine/index.js';
 import { REDIS_QUEUE_RESOLVED_OPTIONS } from '../redis-queue.constants.js';
 import { RedisQueueConnections } from '../redis-queue.connections.js';
 import type { ResolvedRedisQueueOptions } from '../redis-queue.options.js';
@@ -54,7 +54,7 @@ export type QueueHealthResult = Record<string, QueueHealthStatus>;
  * health endpoint: Redis answers; the worker loops of this process are alive (their round trips to
  * Redis succeed, leases are renewed on time, the notification subscription holds); and optional
  * thresholds per queue (oldest ready job, dead jobs). A problem resolves as `status: 'down'` with the
- * reason, which terminus turns into a 503; the check itself never throws.
+ * reason, which terminus turns into a 503; Redis failures never make the check throw (invalid options do).
  */
 @Injectable()
 export class RedisQueueHealthIndicator {
@@ -121,7 +121,8 @@ export class RedisQueueHealthIndicator {
       timer.unref();
     });
     try {
-      await Promise.race([this.connections.producer().ping(), expired]);
+      const client = this.connections.producer();
+      await Promise.race([whenReady(client, timeout, 'health check', 'the check\'s "timeout" bounds this wait').then(() => client.ping()), expired]);
     } finally {
       clearTimeout(timer);
     }
@@ -156,7 +157,7 @@ function checkThresholds(queue: string, t: QueueHealthThresholds): void {
   for (const field of ['maxReadyAge', 'maxDead'] as const) {
     const value = t?.[field];
     if (value !== undefined && (typeof value !== 'number' || !(value >= 0))) {
-      throw new InvalidOptionError(`queues.${queue}.${field}`, healthMessages.invalidThreshold(field, describe(value)).replace(`${field} `, ''));
+      throw new InvalidOptionError(`queues.${queue}.${field}`, healthMessages.invalidThreshold(describe(value)));
     }
   }
 }

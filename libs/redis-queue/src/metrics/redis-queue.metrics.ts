@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { JobObserver, JobOutcome, ObservedJob, QueueAdmin, QueueInspector } from '../engine/index.js';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { JobObserver, JobOutcome, MissingPackageError, ObservedJob, QueueAdmin, QueueInspector, RedisQueueError } from '../engine/index.js';
 import { REDIS_QUEUE_LOGGER } from '../redis-queue.constants.js';
 import { RedisQueueInstrumentation } from '../redis-queue.instrumentation.js';
 import { metricsMessages } from './metrics.messages.js';
@@ -115,7 +115,7 @@ export class RedisQueueMetrics implements OnModuleInit, OnModuleDestroy {
     try {
       client = await import('prom-client');
     } catch (error) {
-      throw new Error(metricsMessages.missingPromClient((error as Error).message));
+      throw new MissingPackageError('prom-client', metricsMessages.missingPromClient((error as Error).message), { cause: error });
     }
     this.register(client);
     this.instrumentation.addObserver(this.observer);
@@ -139,7 +139,7 @@ export class RedisQueueMetrics implements OnModuleInit, OnModuleDestroy {
         return metric;
       } catch (error) {
         this.onModuleDestroy();
-        throw new Error(metricsMessages.alreadyRegistered(name, (error as Error).message));
+        throw new RedisQueueError(metricsMessages.alreadyRegistered(name, (error as Error).message), { cause: error });
       }
     };
     const counter = (what: string, help: string) =>
