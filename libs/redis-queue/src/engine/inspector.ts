@@ -261,16 +261,19 @@ export class QueueInspector {
   async overview(ref: string | QueueRef, minutes = 60): Promise<QueueOverview> {
     const queue = queueName(ref);
     const k = this.keys(queue);
+    const now = Math.floor(Date.now() / 60000);
+    // Only the buckets asked for (the hash keeps a day of them).
+    const fields: string[] = [];
+    for (let m = now - minutes + 1; m <= now; m++) fields.push(`c:${m}`, `f:${m}`, `d:${m}`, `x:${m}`);
     const [counts, meta, stats] = await Promise.all([
       this.counts(queue),
       this.run('overview', (c) => c.hmget(k.meta, 'paused', 'rate', 'gconc')),
-      this.run('overview', (c) => c.hgetall(k.stats)),
+      fields.length > 0 ? this.run('overview', (c) => c.hmget(k.stats, ...fields)) : [],
     ]);
-    const now = Math.floor(Date.now() / 60000);
     const throughput: QueueOverview['throughput'] = [];
-    for (let m = now - minutes + 1; m <= now; m++) {
-      const n = (f: string) => Number(stats[`${f}:${m}`] ?? 0);
-      throughput.push({ minute: new Date(m * 60000), completed: n('c'), failed: n('f'), dead: n('d'), cancelled: n('x') });
+    for (let i = 0; i < minutes; i++) {
+      const n = (j: number) => Number(stats[i * 4 + j] ?? 0);
+      throughput.push({ minute: new Date((now - minutes + 1 + i) * 60000), completed: n(0), failed: n(1), dead: n(2), cancelled: n(3) });
     }
     const overview: QueueOverview = { queue, counts, paused: meta[0] === '1', throughput };
     const rate = /^(\d+),(\d+)$/.exec(meta[1] ?? '');

@@ -1,0 +1,30 @@
+/** What the CLI says, built in one place so wording stays consistent. */
+export const cliMessages = {
+  description: 'Look at and steer nestjs-redis-queue queues in Redis',
+  unreachable: (where: string, reason: string) => `rq: cannot reach Redis at ${where}: ${reason}`,
+  failed: (reason: string) => `rq: ${reason}`,
+  jobNotFound: (queue: string, id: string) =>
+    `rq: no job "${id}" in queue "${queue}" (dead jobs are always found; others only when tracked: enqueue option "track")`,
+  idsOrAll: (verb: string) => `rq ${verb}: give job ids, or --all for every dead job of the queue`,
+  idsAndAll: (verb: string) => `rq ${verb}: give job ids or --all, not both`,
+  retried: (n: number, queue: string) => `retried ${n} dead job(s) of queue "${queue}"`,
+  removed: (n: number, queue: string) => `removed ${n} dead job(s) of queue "${queue}"`,
+  notAllFound: (done: number, asked: number) => `rq: only ${done} of the ${asked} job(s) given were in the dead-letter set`,
+  paused: (queue: string, changed: boolean) => (changed ? `paused queue "${queue}"` : `queue "${queue}" was already paused`),
+  resumed: (queue: string, changed: boolean) => (changed ? `resumed queue "${queue}"` : `queue "${queue}" was not paused`),
+  promoted: (queue: string, id: string) => `job ${id} of queue "${queue}" runs now`,
+  notDelayed: (queue: string, id: string) => `rq: job ${id} of queue "${queue}" is not delayed (or not tracked: untracked delayed jobs are promoted by --member)`,
+  cancel: {
+    removed: (id: string) => `job ${id} cancelled: it will not run`,
+    aborting: (id: string) => `job ${id} is running: its signal was aborted wherever it runs; it will not be retried`,
+    finished: (id: string, state?: string) => `job ${id} had already finished${state ? ` (${state})` : ''}: nothing to cancel`,
+    'not-found': (id: string) => `rq: no tracked job "${id}": cancel needs jobs enqueued with the "track" option`,
+  },
+  noQueues: (prefix: string) => `no queues under prefix "${prefix}" yet (queues appear once a producer or worker used them)`,
+  noJobs: (state: string) => `no ${state} jobs`,
+  noSchedules: 'no schedules',
+  noWorkers: 'no worker processes alive',
+  badInteger: (option: string, value: string) => `${option} must be a non-negative integer (got "${value}")`,
+  badState: (value: string, states: readonly string[]) => `--state must be one of ${states.join(', ')} (got "${value}")`,
+  watching: (interval: number) => `refreshing every ${interval} ms; Ctrl+C to stop`,
+};
