@@ -15,6 +15,7 @@ export default {
   moduleNameMapper: {
     '^nestjs-redis-queue$': '<rootDir>/libs/redis-queue/src/index.ts',
     '^nestjs-redis-queue/testing$': '<rootDir>/libs/redis-queue/src/testing/index.ts',
+    '^nestjs-redis-queue/dashboard$': '<rootDir>/libs/redis-queue/src/dashboard/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   globalSetup: '<rootDir>/test/support/global-setup.js',

@@ -26,3 +26,4 @@ export * from './version.js';
 export * from './observer.js';
 export * from './schedules.js';
 export * from './tracing.js';
+export * from './activity.js';

@@ -129,7 +129,10 @@ export function notifyChannel(prefix: string, queue: string): string {
   return `${queueBase(prefix, queue)}notify`;
 }
 
-/** Registry keys: outside every queue, used only by single-key commands. */
-export function registryKeys(prefix: string): { queues: string; workers: string } {
-  return { queues: `${prefix}:queues`, workers: `${prefix}:workers` };
+/**
+ * Registry keys: outside every queue, used only by single-key commands. `activity`: LIST of the
+ * dashboard's actions (JSON), newest first, capped.
+ */
+export function registryKeys(prefix: string): { queues: string; workers: string; activity: string } {
+  return { queues: `${prefix}:queues`, workers: `${prefix}:workers`, activity: `${prefix}:activity` };
 }
