@@ -101,7 +101,9 @@ function nav(r) {
         'a',
         { class: `queue-link${r.queue === q.queue ? ' current' : ''}`, href: `#/queues/${encodeURIComponent(q.queue)}/ready`, dataset: { queue: q.queue } },
         h('span', { class: 'name' }, q.queue, q.paused ? h('span', { class: 'paused-mark', title: 'paused' }, '❚❚') : null),
-        q.counts.dead > 0 ? h('span', { class: 'pill dead', title: 'dead jobs' }, count(q.counts.dead)) : h('span', { class: 'pill', title: 'ready jobs' }, count(q.counts.ready)),
+        q.counts.dead > 0
+          ? h('span', { class: 'pill dead', title: 'dead jobs' }, count(q.counts.dead))
+          : h('span', { class: 'pill', title: 'waiting jobs (ready and delayed)' }, count(q.counts.ready + q.counts.delayed)),
       ),
     ),
   );

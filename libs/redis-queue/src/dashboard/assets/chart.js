@@ -50,7 +50,7 @@ export function throughputChart(throughput) {
 
 function niceMax(n) {
   const magnitude = 10 ** Math.floor(Math.log10(n));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= n) return step * magnitude;
+  for (const step of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (step * magnitude >= n) return step * magnitude;
   return 10 * magnitude;
 }
 

@@ -139,17 +139,18 @@ function workersCard(workers) {
   );
 }
 
-function activityRows(entries) {
+function activityRows(entries, compact = false) {
   return entries.map((e) =>
     h(
       'tr',
       {},
-      h('td', { title: time(e.at) }, relative(e.at)),
-      h('td', {}, h('strong', {}, e.actor), e.source === 'cli' ? h('span', { class: 'dim' }, ' (cli)') : null),
+      h('td', { class: 'nowrap', title: time(e.at) }, relative(e.at)),
+      h('td', { class: 'nowrap' }, h('strong', {}, e.actor), e.source === 'cli' ? h('span', { class: 'dim' }, ' (cli)') : null),
       h('td', {}, e.action),
       h('td', {}, h('a', { href: queueHref(e.queue) }, e.queue)),
-      h('td', { class: 'mono' }, e.all ? 'all dead' : (e.ids ?? []).slice(0, 5).join(', ') + ((e.ids?.length ?? 0) > 5 ? '…' : '')),
+      compact ? null : h('td', { class: 'mono' }, e.all ? 'all dead' : (e.ids ?? []).slice(0, 5).join(', ') + ((e.ids?.length ?? 0) > 5 ? '…' : '')),
       h('td', { class: 'dim' }, e.outcome),
+      compact || !e.ip ? null : h('td', { class: 'dim mono' }, e.ip),
     ),
   );
 }
@@ -161,7 +162,7 @@ function activityCard(entries, limit) {
     h(
       'div',
       { class: 'card-body flush' },
-      table([{ label: 'When' }, { label: 'Who' }, { label: 'Action' }, { label: 'Queue' }, { label: 'Jobs' }, { label: 'Outcome' }], activityRows(entries.slice(0, limit)), 'No actions yet.'),
+      table([{ label: 'When' }, { label: 'Who' }, { label: 'Action' }, { label: 'Queue' }, { label: 'Outcome' }], activityRows(entries.slice(0, limit), true), 'No actions yet.'),
     ),
   );
 }
@@ -179,7 +180,7 @@ export function activityView(app, entries) {
       h(
         'div',
         { class: 'card-body flush' },
-        table([{ label: 'When' }, { label: 'Who' }, { label: 'Action' }, { label: 'Queue' }, { label: 'Jobs' }, { label: 'Outcome' }], activityRows(entries), 'No actions yet.'),
+        table([{ label: 'When' }, { label: 'Who' }, { label: 'Action' }, { label: 'Queue' }, { label: 'Jobs' }, { label: 'Outcome' }, { label: 'From' }], activityRows(entries), 'No actions yet.'),
       ),
     ),
   ];
@@ -349,7 +350,7 @@ export function jobView(app, route, job) {
     actions.push(h('button', { class: 'button danger', disabled: readOnly, onclick: () => app.act(`cancel job ${job.id}`, () => app.api.cancel(job.queue, job.id), true) }, 'Cancel'));
   }
   const rows = [
-    ['State', h('span', {}, badge(job.state), job.cancelling ? h('span', { class: 'dim' }, ' cancelling…') : null)],
+    ['State', h('span', { dataset: { state: job.state } }, badge(job.state), job.cancelling ? h('span', { class: 'dim' }, ' cancelling…') : null)],
     ['Attempts', `${job.attemptsMade}${job.maxAttempts ? ` of ${job.maxAttempts}` : ''}`],
     ['Enqueued', `${time(job.enqueuedAt)} (${relative(job.enqueuedAt)})`],
     job.runAt ? ['Due', `${time(job.runAt)} (${relative(job.runAt)})`] : null,
