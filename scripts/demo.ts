@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { DeadJob } from 'nestjs-redis-queue';
 import type { TestRedis } from 'nestjs-redis-queue/testing';
 import { EMAIL_QUEUE } from '../apps/demo-worker/src/email.job.js';
+import { DASHBOARD_PASSWORD, DASHBOARD_USER } from '../apps/demo-api/src/dashboard.guard.js';
 import { DemoApp, REPO_ROOT } from './demo/app-process.js';
 import { startDemoRedis } from './demo/demo-redis.js';
 import { deleteQueueKeys, DemoStack } from './demo/demo-stack.js';
@@ -123,8 +124,8 @@ async function main(): Promise<number> {
   stack.sink.on('mail', (mail) => say(`   [smtp]    accepted mail to ${mail.recipients.join(', ')} -> ${file(mail.file)}`));
   stack.sink.on('refusal', (refusal) => say(`   [smtp]    refused ${refusal.address}: ${refusal.reply}`));
   say(`   SMTP sink  ${stack.sink.url}, writes to ${file(OUTBOX)}/ (550 for ${REJECTED_ADDRESS}, 451 once for ${GREYLISTED_ADDRESS})`);
-  say(`   worker     pid ${stack.worker.pid}`);
-  say(`   API        ${stack.apiUrl}, pid ${stack.api.pid}`);
+  say(`   worker     pid ${stack.worker.pid}, metrics ${stack.workerUrl}/metrics, health ${stack.workerUrl}/health`);
+  say(`   API        ${stack.apiUrl}, pid ${stack.api.pid}; dashboard ${stack.apiUrl}/queues (user ${DASHBOARD_USER}, password ${DASHBOARD_PASSWORD})`);
   say(`   (a warning that Redis persistence is off is right for this throwaway Redis; in production, turn AOF on)`);
 
   say('\n3. Registering users over HTTP (each response comes back once the mail job is stored)...');
@@ -252,12 +253,21 @@ function printAppLine(app: DemoApp, line: string): void {
   if (match) say(`   ${`[${app === 'demo-api' ? 'api' : 'worker'}]`.padEnd(9)} ${match[1]}`);
 }
 
+/** The dashboard's URL with the demo login in it (browsers take it from there and ask no more). */
+function dashboardUrl(api: string): string {
+  const url = new URL(`${api}/queues`);
+  url.username = DASHBOARD_USER;
+  url.password = DASHBOARD_PASSWORD;
+  return url.toString();
+}
+
 function printKeepInstructions(stack: DemoStack, redis: TestRedis, prefix: string): void {
   const api = stack.apiUrl;
   say(`
 Still running (--keep); Ctrl+C stops it all:
+   Dashboard  ${dashboardUrl(api)}  (user ${DASHBOARD_USER}, password ${DASHBOARD_PASSWORD})
    API        ${api}  (pid ${stack.api.pid})
-   worker     pid ${stack.worker.pid}
+   worker     pid ${stack.worker.pid}, metrics ${stack.workerUrl}/metrics, health ${stack.workerUrl}/health
    SMTP sink  ${stack.sink.url} -> ${file(OUTBOX)}/
    Redis      ${redis.url}  (keys under "${prefix}:")
 
@@ -267,10 +277,13 @@ Try:
    curl -s -X POST ${api}/users -H 'content-type: application/json' -d '{"email":"${REJECTED_ADDRESS}","name":"Bounce"}'
    curl -s -X POST ${api}/users -H 'content-type: application/json' -d '{"email":"oops","name":""}'
    curl -s ${api}/health
+   curl -s ${stack.workerUrl}/health
+   curl -s ${stack.workerUrl}/metrics | grep '^rq_'
+   npm run rq -- --url ${redis.url} --prefix ${prefix} status
    ls ${file(OUTBOX)}/
 
 Add a second worker by hand (workers of one queue compete for its jobs):
-   REDIS_URL=${redis.url} QUEUE_PREFIX=${prefix} SMTP_URL=${stack.sink.url} npm run demo:worker
+   REDIS_URL=${redis.url} QUEUE_PREFIX=${prefix} SMTP_URL=${stack.sink.url} METRICS_PORT=0 npm run demo:worker
 `);
 }
 

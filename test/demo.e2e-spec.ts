@@ -6,6 +6,7 @@ import { Test } from '@nestjs/testing';
 import { QueueProducer, RedisQueueModule } from 'nestjs-redis-queue';
 import { EMAIL_QUEUE } from '../apps/demo-worker/src/email.job.js';
 import { deleteQueueKeys, DemoStack } from '../scripts/demo/demo-stack.js';
+import { DASHBOARD_PASSWORD, DASHBOARD_USER } from '../apps/demo-api/src/dashboard.guard.js';
 import { GREYLISTED_ADDRESS, register, REJECTED_ADDRESS, SINK_RULES } from '../scripts/demo/scenario.js';
 import { parseMessage, ReceivedMail } from '../scripts/demo/smtp-sink.js';
 import { rawClient, redisUrl, uniquePrefix, waitFor } from './support/helpers.js';
@@ -52,6 +53,25 @@ describe('demo apps', () => {
     const response = await fetch(`${stack.apiUrl}/health`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ok', email: { ready: 0, delayed: 0, active: 0, dead: 0 } });
+  });
+
+  it('mounts the dashboard behind its login, and the worker serves metrics and health', async () => {
+    const refused = await fetch(`${stack.apiUrl}/queues`);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toMatch(/^Basic realm="queues"/);
+    const login = `Basic ${Buffer.from(`${DASHBOARD_USER}:${DASHBOARD_PASSWORD}`).toString('base64')}`;
+    const page = await fetch(`${stack.apiUrl}/queues`, { headers: { authorization: login } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<base href="/queues/">');
+    const snapshot = (await (await fetch(`${stack.apiUrl}/queues/api/snapshot`, { headers: { authorization: login } })).json()) as { workers: unknown[] };
+    expect(snapshot.workers).toEqual([expect.objectContaining({ queues: [{ queue: EMAIL_QUEUE, concurrency: 5 }] })]);
+
+    const health = await fetch(`${stack.workerUrl}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', info: { queues: { status: 'up', workers: [{ queue: EMAIL_QUEUE, status: 'up' }] } } });
+    const metrics = await (await fetch(`${stack.workerUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^rq_queue_jobs\{queue="email",state="ready"\} \d+$/m);
+    expect(metrics).toContain('# TYPE rq_job_run_seconds histogram');
   });
 
   it('mails a welcome at once and a reminder no earlier than asked', async () => {

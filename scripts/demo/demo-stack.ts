@@ -12,6 +12,8 @@ export interface DemoStackOptions {
   smtp: SmtpSinkOptions;
   /** Port of the API on 127.0.0.1. Default: a free one. */
   apiPort?: number;
+  /** Port of the worker's metrics and health on 127.0.0.1. Default: a free one. */
+  workerPort?: number;
   /** Every line the apps print. */
   onLine?: (app: DemoApp, line: string) => void;
 }
@@ -26,6 +28,8 @@ export class DemoStack {
     readonly worker: AppProcess,
     readonly api: AppProcess,
     readonly apiUrl: string,
+    /** The worker's metrics (/metrics) and health (/health). */
+    readonly workerUrl: string,
     readonly redis: Redis,
     readonly inspector: QueueInspector,
   ) {}
@@ -36,11 +40,13 @@ export class DemoStack {
       const sink = await SmtpSink.start(options.smtp);
       started.push(sink);
       const apiPort = options.apiPort ?? (await freePort());
+      const workerPort = options.workerPort ?? (await freePort());
       const env = {
         REDIS_URL: options.redisUrl,
         QUEUE_PREFIX: options.prefix,
         SMTP_URL: sink.url,
         PORT: String(apiPort),
+        METRICS_PORT: String(workerPort),
         HOST: '127.0.0.1',
         // Plain log lines: the demo re-prints them and tests read them.
         NO_COLOR: '1',
@@ -53,7 +59,7 @@ export class DemoStack {
       const [worker, api] = await Promise.all([start('demo-worker'), start('demo-api')]);
       const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
       started.push({ stop: () => redis.quit() });
-      return new DemoStack(sink, worker, api, `http://127.0.0.1:${apiPort}`, redis, new QueueInspector(redis, options.prefix));
+      return new DemoStack(sink, worker, api, `http://127.0.0.1:${apiPort}`, `http://127.0.0.1:${workerPort}`, redis, new QueueInspector(redis, options.prefix));
     } catch (error) {
       // Stop what did start, the apps first (they still talk to the sink).
       for (const part of started.reverse()) await part.stop().catch(() => undefined);

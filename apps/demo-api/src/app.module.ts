@@ -2,10 +2,12 @@ import { Module, ValidationPipe } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_PIPE } from '@nestjs/core';
 import { RedisQueueModule } from 'nestjs-redis-queue';
+import { RedisQueueDashboardModule } from 'nestjs-redis-queue/dashboard';
+import { DemoDashboardGuard } from './dashboard.guard.js';
 import { HealthController } from './health.controller.js';
 import { UsersController } from './users.controller.js';
 
-/** The API: produces jobs only (`consumers: false`); the worker app runs them. */
+/** The API: produces jobs only (`consumers: false`); the worker app runs them. GET /queues: the dashboard. */
 @Module({
   imports: [
     ConfigModule.forRoot(),
@@ -18,6 +20,7 @@ import { UsersController } from './users.controller.js';
         consumers: false,
       }),
     }),
+    RedisQueueDashboardModule.forRoot({ path: 'queues', guards: [DemoDashboardGuard] }),
   ],
   controllers: [UsersController, HealthController],
   providers: [

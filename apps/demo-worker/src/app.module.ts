@@ -1,10 +1,16 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { RedisQueueModule } from 'nestjs-redis-queue';
+import { TerminusModule } from '@nestjs/terminus';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { RedisQueueMetricsModule, RedisQueueModule } from 'nestjs-redis-queue';
 import { EmailHandlers } from './email.handlers.js';
+import { HealthController } from './health.controller.js';
 import { Mailer } from './mailer.service.js';
 
-/** The worker: runs the `@QueueHandler` methods of its providers (here `EmailHandlers`). */
+/**
+ * The worker: runs the `@QueueHandler` methods of its providers (here `EmailHandlers`), and serves its
+ * metrics (GET /metrics, Prometheus) and health (GET /health, terminus) for the platform that runs it.
+ */
 @Module({
   imports: [
     ConfigModule.forRoot(),
@@ -18,7 +24,11 @@ import { Mailer } from './mailer.service.js';
         shutdownTimeout: 10_000,
       }),
     }),
+    PrometheusModule.register(),
+    RedisQueueMetricsModule.forRoot(),
+    TerminusModule.forRoot({ logger: false }),
   ],
+  controllers: [HealthController],
   providers: [Mailer, EmailHandlers],
 })
 export class AppModule {}
