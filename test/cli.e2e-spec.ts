@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { readFileSync } from 'fs';
+import { hostname, userInfo } from 'os';
+import { ActivityLog } from '../libs/redis-queue/src/engine/index.js';
 import { JobContext, PermanentJobError, QueueAdmin as QueueAdminToken, QueueHandler } from 'nestjs-redis-queue';
 import { freePort } from 'nestjs-redis-queue/testing';
 import { rq } from './support/cli.js';
@@ -89,6 +91,14 @@ describe('rq (the CLI)', () => {
     const removed = await rq(['remove', 'cli-email', '--all', '--json'], env);
     expect(JSON.parse(removed.stdout)).toEqual({ queue: 'cli-email', removed: 1 });
     expect((await q.inspector.counts('cli-email')).dead).toBe(0);
+
+    // The actions are in the activity log the dashboard shows, with who ran them.
+    const redis = rawClient();
+    const activity = await new ActivityLog(redis, q.prefix).list(10);
+    redis.disconnect();
+    expect(activity.map((e) => `${e.action}: ${e.outcome}`)).toEqual(['remove: removed 1 dead job(s)', 'retry: retried 0 dead job(s)', 'retry: retried 1 dead job(s)']);
+    expect(activity[0]).toMatchObject({ source: 'cli', actor: `${userInfo().username}@${hostname()}`, queue: 'cli-email', all: true });
+    expect(activity[2]).toMatchObject({ ids: [deadIds[0]] });
   });
 
   it('pause and resume, cancel and promote steer the queue for every worker', async () => {

@@ -33,9 +33,9 @@ const only = args.find((a) => a.startsWith('--app='))?.slice('--app='.length);
 const apps = [
   {
     template: 'esm-vitest',
-    what: 'ESM app, Vitest, npm --install-strategy=linked (the isolated layout pnpm uses), no class-validator',
+    what: 'ESM app, Vitest, npm --install-strategy=linked (the isolated layout pnpm uses), no class-validator, no optional integration (prom-client, terminus, OpenTelemetry); the dashboard and rq as installed',
     install: ['--install-strategy=linked'],
-    absent: ['class-validator', 'class-transformer', 'testcontainers'],
+    absent: ['class-validator', 'class-transformer', 'testcontainers', 'prom-client', '@nestjs/terminus', '@opentelemetry/api'],
     steps: [['npm', 'run', 'typecheck'], ['npm', 'test']],
   },
   {

@@ -1,4 +1,6 @@
 import {
+  ActivityAction,
+  ActivityLog,
   JobInfo,
   JobPage,
   JobProducer,
@@ -18,6 +20,10 @@ export interface CliContext {
   inspector: QueueInspector;
   admin: QueueAdmin;
   producer: JobProducer;
+  /** Where actions are recorded with who took them (the dashboard shows them too). */
+  activity: ActivityLog;
+  /** Who runs the command: OS user and host. */
+  actor: string;
   prefix: string;
   json: boolean;
   out: (text: string) => void;
@@ -42,6 +48,13 @@ export interface QueueStatus {
   failedPerMinute: number;
   /** Worker processes alive that run the queue. */
   workers: number;
+}
+
+/** Keeps an action in the activity log; a failure to record it does not fail the command that was done. */
+async function record(ctx: CliContext, action: ActivityAction, queue: string, outcome: string, ids?: string[]): Promise<void> {
+  await ctx.activity
+    .record({ at: new Date(), actor: ctx.actor, source: 'cli', action, queue, outcome, ...(ids ? { ids } : action === 'retry' || action === 'remove' ? { all: true } : {}) })
+    .catch(() => undefined);
 }
 
 function print(ctx: CliContext, json: unknown, human: () => string): void {
@@ -141,24 +154,28 @@ export async function retryOrRemove(ctx: CliContext, verb: 'retry' | 'remove', q
   if (ids.length === 0 && !all) throw new UsageError(cliMessages.idsOrAll(verb));
   if (ids.length > 0 && all) throw new UsageError(cliMessages.idsAndAll(verb));
   const n = verb === 'retry' ? await ctx.admin.retryDead(queue, all ? undefined : ids) : await ctx.admin.removeDead(queue, all ? undefined : ids);
+  await record(ctx, verb, queue, `${verb === 'retry' ? 'retried' : 'removed'} ${n} dead job(s)`, all ? undefined : ids);
   print(ctx, { queue, [verb === 'retry' ? 'retried' : 'removed']: n }, () => (verb === 'retry' ? cliMessages.retried(n, queue) : cliMessages.removed(n, queue)));
   if (!all && n < ids.length) throw new CliFailure(cliMessages.notAllFound(n, ids.length));
 }
 
 export async function pauseOrResume(ctx: CliContext, verb: 'pause' | 'resume', queue: string): Promise<void> {
   const changed = verb === 'pause' ? await ctx.admin.pause(queue) : await ctx.admin.resume(queue);
+  await record(ctx, verb, queue, verb === 'pause' ? (changed ? 'paused' : 'was already paused') : changed ? 'resumed' : 'was not paused');
   print(ctx, { queue, paused: verb === 'pause', changed }, () => (verb === 'pause' ? cliMessages.paused(queue, changed) : cliMessages.resumed(queue, changed)));
 }
 
 export async function cancel(ctx: CliContext, queue: string, id: string): Promise<void> {
   const result = await ctx.producer.cancel(queue, id);
   if (result.outcome === 'not-found') throw new CliFailure(cliMessages.cancel['not-found'](id));
+  await record(ctx, 'cancel', queue, result.outcome === 'aborting' ? 'aborting the running job' : result.outcome, [id]);
   print(ctx, { queue, id, ...result }, () => cliMessages.cancel[result.outcome](id, result.state));
 }
 
 export async function promote(ctx: CliContext, queue: string, id: string, member: string | undefined): Promise<void> {
   const done = await ctx.admin.promote(queue, id, member);
   if (!done) throw new CliFailure(cliMessages.notDelayed(queue, id));
+  await record(ctx, 'promote', queue, 'runs now', [id]);
   print(ctx, { queue, id, promoted: true }, () => cliMessages.promoted(queue, id));
 }
 

@@ -2,7 +2,9 @@
 // `rq`: the command-line face of nestjs-redis-queue. It works on the engine directly (no Nest), over one
 // Redis connection: --url (or REDIS_URL), --prefix (or RQ_PREFIX).
 import { Command, CommanderError, Option } from 'commander';
+import { hostname, userInfo } from 'os';
 import {
+  ActivityLog,
   closeClient,
   createClient,
   describeConnection,
@@ -120,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
       inspector: new QueueInspector(client, o.prefix, settings),
       admin: new QueueAdmin(client, o.prefix, settings),
       producer: new JobProducer({ client, prefix: o.prefix, timeout: o.timeout }),
+      activity: new ActivityLog(client, o.prefix),
+      actor: `${userInfo().username}@${hostname()}`,
       prefix: o.prefix,
       json: o.json,
       out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
