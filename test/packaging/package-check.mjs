@@ -7,7 +7,8 @@
 //   "typesVersions" maps every subpath for `moduleResolution: node`;
 // - README, LICENSE, "repository", "keywords" and a "prepack" script are there, no test files are, and
 //   every "bin" command is shipped with its #! line;
-// - every source map resolves: each source is shipped, or its text is inlined in the map.
+// - every source map resolves: each source is shipped, or its text is inlined in the map;
+// - the files the code reads at run time (the dashboard's page and assets) are shipped.
 // Used by run.mjs (with `checkPackage`), which also feeds it broken copies to show it catches each defect.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -146,6 +147,15 @@ export function checkPackage(dir) {
     } else if (!mapped.some((file) => has(file))) {
       problems.push(`typesVersions["${subpath.replace(/^\.\//, '')}"] points at ${mapped.join(', ')}, which the package does not contain`);
     }
+  }
+
+  // Files the code reads at run time, beside itself (not imports, so not followed above).
+  const readAtRunTime = [
+    ['dist/dashboard/dashboard.assets.js', ['dist/dashboard/assets/index.html', 'dist/dashboard/assets/app.js', 'dist/dashboard/assets/dashboard.css']],
+  ];
+  for (const [reader, needed] of readAtRunTime) {
+    if (!has(reader)) continue;
+    for (const file of needed) if (!has(file)) problems.push(`${reader} needs ${file}, which the package does not contain (the build copies it)`);
   }
 
   // Declared dependencies, and what the code loads.

@@ -102,7 +102,9 @@ const breakages = [
   ['no keywords', (m) => delete m.keywords, 'no "keywords"'],
   ['no typesVersions', (m) => delete m.typesVersions, 'typesVersions has no entry for "testing"'],
   ['a new subpath export without types', (m) => (m.exports['./dashboard'] = { default: './dist/dashboard/index.js' }), 'exports["./dashboard"] has no "types" condition'],
-  ['a command without its file', (m) => (m.bin = { rq: './dist/cli/main.js' }), 'bin "rq" is ./dist/cli/main.js, which the package does not contain'],
+  ['a command without its file', (m) => (m.bin = { rq: './dist/cli/rq.js' }), 'bin "rq" is ./dist/cli/rq.js, which the package does not contain'],
+  ['a command without its #! line', (m, dir) => writeFileSync(join(dir, 'dist/cli/main.js'), readFileSync(join(dir, 'dist/cli/main.js'), 'utf8').replace(/^#![^\n]*\n/, '')), 'bin "rq" (./dist/cli/main.js) has no #! line'],
+  ['the dashboard\'s page left out of the package', (m, dir) => rmSync(join(dir, 'dist/dashboard/assets'), { recursive: true }), 'dist/dashboard/dashboard.assets.js needs dist/dashboard/assets/index.html'],
   ['a package packed before a build (npm pack with no prepack: only package.json)', (m, dir) => rmSync(join(dir, 'dist'), { recursive: true }), '"main" is ./dist/index.js, which the package does not contain'],
 ];
 
