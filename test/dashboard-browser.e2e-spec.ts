@@ -95,6 +95,7 @@ describe('the dashboard in Chromium', () => {
       const errors: string[] = [];
       page.on('pageerror', (error) => errors.push(error.message));
       page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
+      page.on('response', (response) => response.status() >= 400 && errors.push(`${response.status()} ${response.url()}`));
       await page.goto(`${dash.url}/queues`);
 
       // The overview's queue table says what Redis holds.

@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, Module } from '@nestjs/common';
+import { RedisQueueDashboardModule } from 'nestjs-redis-queue/dashboard';
 import { JobContext, PermanentJobError, QueueHandler } from 'nestjs-redis-queue';
 import { DashboardApp, Platform, startDashboardApp } from './support/dashboard-app.js';
 import { uniquePrefix, waitFor } from './support/helpers.js';
@@ -149,6 +150,7 @@ describe.each<Platform>(['express', 'fastify'])('the dashboard on %s', (platform
     }
     expect((await worker.inspector.overview('dash-email')).paused).toBe(false);
     expect((await get(roBase, '/api/snapshot')).status).toBe(200);
+    expect(readOnly.logger.lines).toContain('RedisQueueDashboard: Dashboard: alice pause queue "dash-email": refused (read-only)');
   });
 
   it('streams live snapshots over server-sent events', async () => {
@@ -166,6 +168,44 @@ describe.each<Platform>(['express', 'fastify'])('the dashboard on %s', (platform
     abort.abort();
     const data = JSON.parse(/event: snapshot\nid: \d+\ndata: (.*)\n/.exec(text)![1]);
     expect(data.queues.map((q: { queue: string }) => q.queue)).toEqual(['dash-email']);
+  });
+});
+
+@Injectable()
+class TokenStore {
+  readonly token = 'from-the-auth-module';
+}
+
+@Module({ providers: [TokenStore], exports: [TokenStore] })
+class AuthModule {}
+
+/** A guard with a dependency: resolved from the modules given as `imports`. */
+@Injectable()
+class StoreGuard implements CanActivate {
+  constructor(private readonly store: TokenStore) {}
+  canActivate(context: ExecutionContext): boolean {
+    return context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers['x-token'] === this.store.token;
+  }
+}
+
+describe('the dashboard with guards of the app', () => {
+  it('resolves guard classes with their dependencies from `imports`, and takes guard instances', async () => {
+    const withClass = await startDashboardApp('express', uniquePrefix('dash'), { guards: [StoreGuard], imports: [AuthModule] });
+    const withInstance = await startDashboardApp('express', uniquePrefix('dash'), { guards: [{ canActivate: () => false }] });
+    try {
+      expect((await get(`${withClass.url}/queues`, '/api/config', { 'x-token': 'from-the-auth-module' })).status).toBe(200);
+      expect((await get(`${withClass.url}/queues`, '/api/config', { 'x-token': 'guess' })).status).toBe(403);
+      expect((await get(`${withInstance.url}/queues`, '/api/config')).status).toBe(403);
+    } finally {
+      await withClass.close();
+      await withInstance.close();
+    }
+  });
+
+  it('refuses options it does not know, naming them', () => {
+    expect(() => RedisQueueDashboardModule.forRoot({ gaurds: [] } as never)).toThrow('Invalid option "gaurds": is not a dashboard option');
+    expect(() => RedisQueueDashboardModule.forRoot({ refreshInterval: 5 })).toThrow('Invalid option "refreshInterval"');
+    expect(() => RedisQueueDashboardModule.forRoot({ guards: ['nope' as never] })).toThrow('Invalid option "guards"');
   });
 });
 

@@ -19,6 +19,7 @@ describe('resolveOptions', () => {
       jobIdRetention: 3_600_000,
       checkRedisConfig: true,
       waitForReplicas: undefined,
+      tracing: true,
     });
   });
 

@@ -205,9 +205,12 @@ export class DashboardService implements OnModuleDestroy {
     ids: string[] | undefined,
     run: () => Promise<[T, string]>,
   ): Promise<T> {
-    if (this.options.readOnly) throw new ForbiddenException(dashboardMessages.readOnly);
     const actor = this.options.actor(request);
     const what = `${action} ${ids === undefined ? (action === 'retry' || action === 'remove' ? 'all dead jobs of' : 'queue') : `job(s) ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ` and ${ids.length - 10} more` : ''} of`} "${queue}"`;
+    if (this.options.readOnly) {
+      this.logger.warn(dashboardMessages.action(actor, what, 'refused (read-only)'));
+      throw new ForbiddenException(dashboardMessages.readOnly);
+    }
     let result: T;
     let outcome: string;
     try {
