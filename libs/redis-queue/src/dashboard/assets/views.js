@@ -105,13 +105,13 @@ export function overviewView(app) {
         ),
       ),
     ),
-    h('div', { class: 'grid-2' }, workersCard(snapshot.workers), activityCard(app.activity ?? [], 8)),
+    h('div', { class: 'grid-2' }, workersCard(snapshot.workers, true), activityCard(app.activity ?? [], 8)),
   ];
 }
 
 // -- workers and activity ---------------------------------------------------------------------------
 
-function workersCard(workers) {
+function workersCard(workers, compact = false) {
   const rows = workers.map((w) =>
     h(
       'tr',
@@ -119,22 +119,20 @@ function workersCard(workers) {
       h('td', {}, w.host),
       h('td', { class: 'num' }, String(w.pid)),
       h('td', {}, w.queues.map((q) => `${q.queue} (${q.concurrency})`).join(', ')),
-      h('td', { title: time(w.heartbeatAt) }, relative(w.heartbeatAt)),
-      h('td', { title: time(w.startedAt) }, relative(w.startedAt)),
-      h('td', { class: 'dim' }, w.version),
+      h('td', { class: 'nowrap', title: time(w.heartbeatAt) }, relative(w.heartbeatAt)),
+      compact ? null : h('td', { class: 'nowrap', title: time(w.startedAt) }, relative(w.startedAt)),
+      compact ? null : h('td', { class: 'dim' }, w.version),
     ),
   );
+  const columns = [{ label: 'Host' }, { label: 'PID', class: 'num' }, { label: 'Queues (concurrency)' }, { label: 'Heartbeat' }];
+  if (!compact) columns.push({ label: 'Started' }, { label: 'Version' });
   return card(
     'Workers alive',
     h('span', { class: 'dim' }, `${workers.length}`),
     h(
       'div',
       { class: 'card-body flush' },
-      table(
-        [{ label: 'Host' }, { label: 'PID', class: 'num' }, { label: 'Queues (concurrency)' }, { label: 'Heartbeat' }, { label: 'Started' }, { label: 'Version' }],
-        rows,
-        'No worker process is alive.',
-      ),
+      table(columns, rows, 'No worker process is alive.'),
     ),
   );
 }
