@@ -24,6 +24,7 @@ export const cliMessages = {
   noJobs: (state: string) => `no ${state} jobs`,
   noSchedules: 'no schedules',
   noWorkers: 'no worker processes alive',
+  badNode: (node: string) => `--cluster takes host:port seed nodes separated by commas (got "${node}")`,
   badInteger: (option: string, value: string) => `${option} must be a non-negative integer (got "${value}")`,
   badState: (value: string, states: readonly string[]) => `--state must be one of ${states.join(', ')} (got "${value}")`,
   watching: (interval: number) => `refreshing every ${interval} ms; Ctrl+C to stop`,

@@ -15,6 +15,7 @@ import {
   QueueAdmin,
   QueueInspector,
   RedisClient,
+  RedisConnection,
   RedisQueueError,
   RedisUnavailableError,
 } from '../engine/index.js';
@@ -27,6 +28,7 @@ const EXIT = { failed: 1, usage: 2, unreachable: 3 } as const;
 
 interface GlobalOptions {
   url: string;
+  cluster?: Array<{ host: string; port: number }>;
   prefix: string;
   json: boolean;
   timeout: number;
@@ -36,6 +38,14 @@ const integer = (option: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new UsageError(cliMessages.badInteger(option, value));
   return Number(value);
 };
+
+function parseNodes(value: string): Array<{ host: string; port: number }> {
+  return value.split(',').map((node) => {
+    const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(node.trim());
+    if (!m) throw new UsageError(cliMessages.badNode(node));
+    return { host: m[1], port: Number(m[2]) };
+  });
+}
 
 function parseState(value: string): ListedState {
   if (!(LISTED_STATES as readonly string[]).includes(value)) throw new UsageError(cliMessages.badState(value, LISTED_STATES));
@@ -47,6 +57,7 @@ export function buildProgram(run: (action: (ctx: CliContext) => Promise<void>) =
     .description(cliMessages.description)
     .version(LIBRARY_VERSION)
     .addOption(new Option('--url <url>', 'Redis URL (redis:// or rediss://)').env('REDIS_URL').default('redis://127.0.0.1:6379'))
+    .addOption(new Option('--cluster <nodes>', 'Redis Cluster seed nodes, host:port,host:port (instead of --url)').env('RQ_CLUSTER').argParser(parseNodes))
     .addOption(new Option('--prefix <prefix>', 'key prefix of the queues').env('RQ_PREFIX').default('rq'))
     .addOption(new Option('--timeout <ms>', 'ms to wait for Redis').argParser(integer('--timeout')).default(5000))
     .option('--json', 'print JSON for scripts instead of tables', false)
@@ -110,8 +121,9 @@ export async function main(argv: string[]): Promise<number> {
   let where = '';
   const program = buildProgram(async (action) => {
     const o = program.opts<GlobalOptions>();
-    where = describeConnection(o.url);
-    client = createClient(o.url, {
+    const connection: RedisConnection = o.cluster ? { cluster: o.cluster } : o.url;
+    where = describeConnection(connection);
+    client = createClient(connection, {
       role: 'producer',
       name: 'rq-cli',
       commandTimeout: o.timeout,
