@@ -1,6 +1,6 @@
 import { hostname } from 'os';
 import { registryKeys } from './keys.js';
-import { RedisClient, whenReady } from './redis-client.js';
+import { RedisClient } from './redis-client.js';
 
 /** A worker process as the registry lists it (for the dashboard, the CLI and health checks). */
 export interface WorkerInfo {
@@ -130,11 +130,6 @@ export function noteQueue(client: RedisClient, prefix: string, queue: string): v
   if (!seen) noted.set(client, (seen = new Map()));
   const now = Date.now();
   if ((seen.get(`${prefix}\0${queue}`) ?? 0) > now - 3_600_000) return;
-  const key = `${prefix}\0${queue}`;
-  seen.set(key, now);
-  const write = () => client.zadd(registryKeys(prefix).queues, now, queue).then(undefined, () => seen.delete(key));
-  // A producer's first enqueue often comes before its connection is up (and producers queue nothing
-  // offline): write once it is, or the queue stays unlisted until the next enqueue an hour later.
-  if (client.status === 'ready') void write();
-  else whenReady(client, 60_000, 'the queue registry').then(write, () => seen.delete(key));
+  seen.set(`${prefix}\0${queue}`, now);
+  client.zadd(registryKeys(prefix).queues, now, queue).catch(() => seen.delete(`${prefix}\0${queue}`));
 }
