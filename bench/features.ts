@@ -105,6 +105,24 @@ const FEATURES: Feature[] = [
     },
   },
   {
+    key: 'metrics',
+    label: 'Prometheus metrics (RedisQueueMetrics)',
+    sides: {
+      ours: { how: 'RedisQueueMetrics observing every attempt: counters and run/wait histograms (prom-client, a registry of its own)', worker: { metrics: true } },
+    },
+  },
+  {
+    key: 'tracing',
+    label: 'OpenTelemetry tracing',
+    sides: {
+      ours: {
+        how: 'an SDK registered (BasicTracerProvider, BatchSpanProcessor to an exporter that drops): jobs enqueued inside an active span carry its traceparent, each attempt runs in a CONSUMER span',
+        job: () => ({ traced: true }),
+        worker: { tracing: true },
+      },
+    },
+  },
+  {
     key: 'groups',
     label: 'groups in use (10,000 active)',
     sides: {

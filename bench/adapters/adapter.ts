@@ -22,6 +22,8 @@ export interface JobFeatures {
   group?: string;
   /** Findable by id, kept after it finished (ours: enqueue option `track`). */
   track?: boolean;
+  /** Enqueued inside an active OpenTelemetry span, so that it carries the trace context (ours: tracing). */
+  traced?: boolean;
 }
 
 /** A job to store: ready now, or due `delayMs` from now (`dueAt`: the same instant, epoch ms). */
@@ -44,6 +46,10 @@ export interface WorkerFeatures {
   keepFinishedSeconds?: number;
   /** Tick the queue's schedules in this process (ours: the engine's Scheduler, as the Nest worker host runs it). */
   schedules?: boolean;
+  /** ours: RedisQueueMetrics (prom-client) observing every attempt. */
+  metrics?: boolean;
+  /** ours: OpenTelemetry tracing, a span per attempt through a registered SDK. */
+  tracing?: boolean;
 }
 
 /** What a worker child starts. */

@@ -1,4 +1,4 @@
-// The opt-in instrumentation of nestjs-redis-queue as its users turn it on, for the bench's cost rows:
+// The opt-in instrumentation of nestjs-redis-queue as its users turn it on, for the features phase's rows:
 // `metrics` is RedisQueueMetrics (prom-client, a registry of its own) feeding on every attempt;
 // `tracing` is the OpenTelemetry integration with a real SDK (spans recorded, batched and handed to an
 // exporter that drops them), each job enqueued inside an active span so that it carries a traceparent.
@@ -11,11 +11,6 @@ import { RedisQueueMetrics } from '../../libs/redis-queue/src/metrics/redis-queu
 import { RedisQueueInstrumentation } from '../../libs/redis-queue/src/redis-queue.instrumentation.js';
 
 export type Instrument = 'metrics' | 'tracing';
-
-export const INSTRUMENT_SETTINGS: Record<Instrument, string> = {
-  metrics: 'RedisQueueMetrics observing every attempt (counters and run/wait histograms, own prom-client registry)',
-  tracing: 'OpenTelemetry: BasicTracerProvider + BatchSpanProcessor to a dropping exporter; jobs enqueued inside an active span (traceparent stored), a CONSUMER span per attempt',
-};
 
 const dropping: SpanExporter = {
   export: (_spans: ReadableSpan[], done) => done({ code: 0 }),

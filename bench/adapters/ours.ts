@@ -18,6 +18,7 @@ import {
 import { loadClassValidation } from '../../libs/redis-queue/src/class-validator.integration.js';
 import { schemaEnqueueCheck, schemaHandlerCheck } from '../../libs/redis-queue/src/standard-schema.integration.js';
 import { EmailJob, WelcomeEmail, welcomeEmailSchema } from '../payload.js';
+import { producerTracing, workerObservers } from './instrumentation.js';
 import { AdapterOptions, BenchJob, JobFeatures, JobHandler, ProducerAdapter, QUEUE, Validator, WorkerAdapter, WorkerStart } from './adapter.js';
 
 export const OURS_PREFIX = 'rq';
@@ -50,13 +51,20 @@ export function enqueueOptions(job: BenchJob): EnqueueOptions | undefined {
   if (f?.priority !== undefined) options.priority = f.priority;
   if (f?.group !== undefined) options.group = f.group;
   if (f?.track) options.track = true;
-  return options;
+  return Object.keys(options).length > 0 ? options : undefined;
 }
 
 export async function oursProducer(options: AdapterOptions): Promise<ProducerAdapter> {
   const client = createClient(options.url, { role: 'producer', name: 'bench-producer', commandTimeout: 60_000, logger: quietLogger });
   await whenReady(client, 10_000, 'bench producer');
   const producer = new JobProducer({ client, prefix: OURS_PREFIX, timeout: 60_000 });
+  // Jobs of the tracing feature go through a producer with tracing on, inside an active span.
+  let traced: { producer: JobProducer; inSpan: <T>(run: () => Promise<T>) => Promise<T> } | undefined;
+  const tracedProducer = () => {
+    if (traced) return traced;
+    const tracing = producerTracing('tracing');
+    return (traced = { producer: new JobProducer({ client, prefix: OURS_PREFIX, timeout: 60_000, traceparent: tracing.traceparent }), inSpan: tracing.inSpan });
+  };
   const classValidation = (await loadClassValidation(VALIDATOR_OPTIONS))!;
   const schemaChecks = new Map<string, (payload: unknown) => void | Promise<void>>();
   const validate = (payload: object, queue = QUEUE): void | Promise<void> => {
@@ -84,7 +92,12 @@ export async function oursProducer(options: AdapterOptions): Promise<ProducerAda
           const jobOptions = enqueueOptions(job);
           items.push(jobOptions ? { payload, options: jobOptions } : { payload });
         }
-        await producer.enqueueMany(queue, items);
+        if (jobs[start]?.options?.traced) {
+          const t = tracedProducer();
+          await t.inSpan(() => t.producer.enqueueMany(queue, items));
+        } else {
+          await producer.enqueueMany(queue, items);
+        }
       }
     },
     async enqueueOne(payload: EmailJob): Promise<void> {
@@ -152,6 +165,7 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
       const client = createClient(options.url, { role: 'worker', name: 'bench-worker', commandTimeout: 30_000, logger: quietLogger });
       await whenReady(client, 10_000, 'bench worker');
       const hub = new PubSub({ connection: options.url, name: 'bench-notify', logger: quietLogger });
+      const observers = await workerObservers(features.metrics ? 'metrics' : features.tracing ? 'tracing' : undefined, client, OURS_PREFIX);
       const plain = (payload: unknown, job: JobContext) => handler(payload as EmailJob, job.id);
       const withProgress = async (payload: unknown, job: JobContext) => {
         await job.progress(50);
@@ -166,6 +180,7 @@ export async function oursWorker(options: AdapterOptions): Promise<WorkerAdapter
         leaseMs: 30_000,
         defaults: { attempts: 3, backoff: { type: 'fixed', delay: 10 } },
         logger: quietLogger,
+        observers,
         // The Nest layer's handler check: the handler is called synchronously when the rules are synchronous.
         process: options.validate ? (payload, job) => check(payload, job, run) : features.progress ? withProgress : plain,
         rules:
