@@ -122,6 +122,8 @@ class Link {
   private restored = 0;
   private probe?: NodeJS.Timeout;
   private downSince?: number;
+  /** When the connection was last seen not ready (connecting, or running its ready check). */
+  private notReadySince?: number;
   private failureLogged = false;
   private closing = false;
 
@@ -178,7 +180,21 @@ class Link {
 
   /** Health tick: retries failed subscriptions, else checks that the connection answers and holds them. */
   check(): void {
-    if (this.closing || !this.ready || this.probe) return;
+    if (this.closing) return;
+    if (!this.ready) {
+      // A connection to a server that accepts connections but never answers (a frozen primary that the
+      // sentinels still name, during their down-after period) stays connecting forever: start it over.
+      const status = this.client.status;
+      this.notReadySince ??= Date.now();
+      if (status !== 'reconnecting' && status !== 'end' && Date.now() - this.notReadySince > 2 * this.owner.healthCheckTimeout) {
+        this.notReadySince = Date.now();
+        this.down(`not ready after ${2 * this.owner.healthCheckTimeout} ms (${status})`);
+        this.client.disconnect(true);
+      }
+      return;
+    }
+    this.notReadySince = undefined;
+    if (this.probe) return;
     if ([...this.channels].some((c) => c.state !== 'subscribed' && !this.pending.has(c))) {
       this.subscribeMissing();
       return;
