@@ -35,7 +35,8 @@ export interface RunHistory {
  *   second store came after the id retention window (`jobIdRetention`) that followed the first completion;
  * - stored-twice: the job was stored twice although its id was taken all along: from a single enqueue
  *   call (the client re-sent it), or by a retried enqueue within the id retention window;
- * - shutdown: the worker was stopping and could not reach Redis to settle;
+ * - shutdown: the worker was stopping and could not reach Redis to settle (it says how many finished
+ *   jobs it could not acknowledge; each report explains that many);
  * - redis-data-loss: Redis without AOF lost the ack (--no-aof only);
  * - unexplained: none of the above.
  */
@@ -172,6 +173,8 @@ export function check(h: RunHistory): CheckResult {
   const completions = new Map<string, Completion[]>();
   const stale = new Map<string, { at: number; n: number; forced: boolean; stopping: boolean }[]>();
   const paused = new Map<string, number[]>();
+  // Graceful shutdowns that could not reach Redis: when, and how many finished jobs went unacknowledged.
+  const unackedAtShutdown = new Map<string, { at: number; left: number }[]>();
   const early: CheckResult['early'] = [];
   let leaseLostAborts = 0;
   const concurrencyExceeded: CheckResult['concurrencyExceeded'] = [];
@@ -225,6 +228,12 @@ export function check(h: RunHistory): CheckResult {
           list.push({ at, n: Number(m[1]), forced: forced(inst, at), stopping });
           stale.set(inst, list);
         }
+        const u = /could not reach Redis at shutdown .*: (\d+) finished job\(s\) were not acknowledged/.exec(ev.msg);
+        if (u && Number(u[1]) > 0) {
+          const list = unackedAtShutdown.get(inst) ?? [];
+          list.push({ at: ev.at - skew, left: Number(u[1]) });
+          unackedAtShutdown.set(inst, list);
+        }
         if (/worker loop paused/.test(ev.msg)) {
           const list = paused.get(inst) ?? [];
           list.push(ev.at - skew);
@@ -249,6 +258,12 @@ export function check(h: RunHistory): CheckResult {
     const report = (remaining.get(inst) ?? []).find(
       (st) => st.left > 0 && st.forced === wantForced && st.at >= after && st.at <= after + 60_000,
     );
+    if (report) report.left--;
+    return report !== undefined;
+  };
+  // A shutdown that reported N finished jobs unacknowledged explains N duplicates of jobs it had finished.
+  const takeUnacked = (inst: string, after: number): boolean => {
+    const report = (unackedAtShutdown.get(inst) ?? []).find((r) => r.left > 0 && r.at >= after);
     if (report) report.left--;
     return report !== undefined;
   };
@@ -283,6 +298,8 @@ export function check(h: RunHistory): CheckResult {
       crashUsed.set(prev.inst, (crashUsed.get(prev.inst) ?? 0) + 1);
     } else if (takeReport(prev.inst, prev.endedAt, false)) {
       cause = 'lease-lost-no-fault';
+    } else if ((exit?.cause === 'sigterm' || exit?.cause === 'stop') && takeUnacked(prev.inst, prev.endedAt)) {
+      cause = 'shutdown';
     } else if ((exit?.cause === 'sigterm' || exit?.cause === 'stop') && (paused.get(prev.inst) ?? []).some((at) => at >= prev.endedAt)) {
       cause = 'shutdown';
     } else if (h.noAof && redisKills.some((at) => at >= prev.endedAt && at <= next.startedAt)) {
@@ -472,5 +489,6 @@ export function emptyViolations(): SnapshotViolations {
     staleIds: [],
     retainedPlaced: [],
     retainedFree: [],
+    trackedAstray: [],
   };
 }
