@@ -33,10 +33,11 @@ class Fleet {
   constructor(private readonly prefix: string) {}
 
   /** Starts `n` instances, declaring `schedule` in their handler (or none), once they are bootstrapped. */
-  async start(n: number, schedule?: object): Promise<string[]> {
-    const started = Array.from({ length: n }, () => {
+  async start(n: number, schedule?: object, skewsMs: number[] = []): Promise<string[]> {
+    const started = Array.from({ length: n }, (_, i) => {
       const label = String.fromCharCode(97 + this.count++);
       const env: Record<string, string> = { REDIS_URL: redisUrl(), RQ_PREFIX: this.prefix, RQ_LEASE_MS: '1000', NO_COLOR: '1' };
+      if (skewsMs[i]) env.CHAOS_SKEW_MS = String(skewsMs[i]);
       if (schedule) env.RQ_SCHEDULE = JSON.stringify(schedule);
       const child = ChildScript.start('test/fixtures/schedule-worker.ts', env);
       this.running.set(label, child);
@@ -196,6 +197,32 @@ describe('schedules across 3 app instances (separate processes)', () => {
     expect(cronTicks.length).toBeGreaterThanOrEqual(10);
     process.stdout.write(`[schedule-instances] ${summary(fleet, 'every-second', everyTicks)}\n`);
     process.stdout.write(`[schedule-instances] ${summary(fleet, 'cron-second', cronTicks)}\n`);
+  }, SLOW);
+
+  it('instances whose clocks are minutes off (one ahead, one behind) move no tick: ticks stay on the true clock, one job each', async () => {
+    const prefix = uniquePrefix('schedskew');
+    fleet = new Fleet(prefix);
+    q = await startQueueApp([], { prefix, consumers: false });
+    // The instances start first, so that the declared schedule is stored by one of them (each upserts it
+    // at bootstrap with its first tick), then another is stored through the API.
+    const startedAt = Date.now();
+    await fleet.start(3, { name: 'declared', every: 1000 }, [5 * 60_000, -5 * 60_000, 0]);
+    expect(await q.producer.schedule('tick', 'api', { every: 1000 })).toBe(true);
+    await fleet.ticksAfter('declared', startedAt, 6);
+    await fleet.ticksAfter('api', startedAt, 6);
+    const end = Date.now();
+    await fleet.ticksAfter('declared', end + 1000, 1);
+    await fleet.ticksAfter('api', end + 1000, 1);
+    for (const name of ['declared', 'api']) {
+      // No tick of another time: not minutes ahead (a clock ahead moving `next`), nor from before the
+      // schedule existed (a clock behind storing a first tick in the past).
+      const far = fleet.runs(name).filter((r) => Math.abs(r.tick - Date.now()) > 60_000);
+      expect({ name, far }).toEqual({ name, far: [] });
+      expect(fleet.missed().filter((m) => m.name === name && m.since < startedAt - 1000)).toEqual([]);
+      const ticks = checkTicks(fleet, name, 1000, startedAt, end);
+      expect(ticks.length).toBeGreaterThanOrEqual(4);
+      process.stdout.write(`[schedule-instances] clocks +5 min / -5 min / true: ${summary(fleet, name, ticks)}\n`);
+    }
   }, SLOW);
 
   it('ticks missed while every instance is down: "once" runs one job for them, "skip" none; both go on from the next tick', async () => {

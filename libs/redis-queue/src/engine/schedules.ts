@@ -9,6 +9,7 @@ import { assertQueueName, notifyChannel, queueKeyList, queueKeys } from './keys.
 import { QueueLogger } from './logger.js';
 import { QueueNotifications } from './notifications.js';
 import { RedisClient } from './redis-client.js';
+import { RedisClock } from './redis-clock.js';
 import { packArgs, ScriptedClient, withScripts } from './scripts.js';
 import { scheduleMessages } from './schedule.messages.js';
 import { sleep } from './signal.js';
@@ -159,19 +160,22 @@ function tickJob(s: StoredSchedule): { tail: string; track?: number; routed?: tr
 /** Stores, replaces or removes schedules (one script call each). */
 export class ScheduleStore {
   private readonly client: ScriptedClient;
+  private readonly clock: RedisClock;
 
   constructor(
     client: RedisClient,
     private readonly prefix: string,
   ) {
     this.client = withScripts(client);
+    this.clock = new RedisClock(client);
   }
 
   /** Creates or replaces a schedule; a schedule unchanged keeps its next and last run. Resolves true if it changed. */
   async upsert(queue: string, name: string, schedule: ParsedSchedule): Promise<boolean> {
     assertQueueName(queue);
     assertScheduleName(name);
-    const next = tickAfter(schedule.stored, Date.now());
+    // The first tick after now on Redis's clock, which every instance shares.
+    const next = tickAfter(schedule.stored, await this.clock.read());
     if (next === undefined) throw new InvalidOptionError('schedule', 'never ticks (the cron expression has no future run)');
     const reply = await this.client.rqSchedule(
       ...queueKeyList(this.prefix, queue),
@@ -222,12 +226,15 @@ interface Ticking {
  */
 export class Scheduler {
   private readonly client: ScriptedClient;
+  /** Ticks are times on Redis's clock: this process's own may be off. */
+  private readonly clock: RedisClock;
   private readonly ticking = new Map<string, Ticking>();
   private readonly stops: Array<() => void> = [];
   private stopped = false;
 
   constructor(private readonly settings: SchedulerSettings) {
     this.client = withScripts(settings.client);
+    this.clock = new RedisClock(settings.client);
   }
 
   start(): void {
@@ -282,6 +289,7 @@ export class Scheduler {
       let all: Record<string, string>;
       try {
         all = await this.client.hgetall(queueKeys(this.settings.prefix, queue).schedules);
+        await this.clock.read(); // the timers armed below wait by it
       } catch (error) {
         if (attempt === 0) this.settings.logger.warn(scheduleMessages.unreadable(queue, (error as Error).message));
         await sleep(Math.min(5000, 200 * 2 ** attempt));
@@ -314,7 +322,7 @@ export class Scheduler {
     t.timer?.clear();
     t.tick = s.next;
     t.fingerprint = s.fingerprint;
-    const wait = s.next - leadOf(s, s.next) - Date.now();
+    const wait = s.next - leadOf(s, s.next) - this.clock.now();
     t.timer = setLongTimeout(() => {
       t.timer = undefined;
       void this.inTurn(key, () => this.fire(queue, s.name));
@@ -330,7 +338,7 @@ export class Scheduler {
         if (json === null) return this.forget(this.key(queue, name));
         const s = JSON.parse(json) as StoredSchedule;
         if (s.next === undefined) return;
-        const now = Date.now();
+        const now = await this.clock.read();
         if (s.next - leadOf(s, s.next) > now + 50) return this.arm(queue, s); // changed meanwhile: a later tick
         const tick = s.next;
         const missed = tick < now - MISSED_AFTER_MS;
