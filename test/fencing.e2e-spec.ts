@@ -140,6 +140,57 @@ describe('lease fencing', () => {
     }
   });
 
+  it('reports acknowledgements refused at shutdown too: jobs that finish while their worker stops, after their lease was lost', async () => {
+    const prefix = uniquePrefix('fence');
+    const producer = new JobProducer({ client: client('producer'), prefix });
+    const warnings: string[] = [];
+    const gate = deferred();
+    const firstStarts: string[] = [];
+    const secondDone: string[] = [];
+    const worker = (onJob: (id: string) => Promise<void> | void, logger: QueueLogger = quiet) =>
+      new QueueWorker({
+        queue: 'stopping',
+        prefix,
+        client: client('worker'),
+        notifications: notifications(),
+        concurrency: 6,
+        leaseMs: 60_000,
+        defaults: { attempts: 5, backoff: { type: 'fixed', delay: 0 } },
+        logger,
+        process: (_payload, job) => onJob(job.id),
+      });
+    await producer.enqueueMany('stopping', [{ payload: { n: 1 } }, { payload: { n: 2 } }, { payload: { n: 3 } }]);
+    const first = worker(
+      async (id) => {
+        firstStarts.push(id);
+        await gate.promise;
+      },
+      { ...quiet, warn: (message: string) => void warnings.push(message) },
+    );
+    first.start();
+    await waitFor(() => firstStarts.length === 3, 5000, 'one claim of three jobs');
+    const stopping = first.stop(30_000); // waits for the running jobs
+
+    const redis = rawClient();
+    const leaseKey = `${prefix}:{stopping}:deadlines`;
+    const [member] = await redis.zrange(leaseKey, 0, 0);
+    await redis.zadd(leaseKey, 'XX', 0, member);
+    const second = worker((id) => void secondDone.push(id));
+    second.start();
+    await waitFor(() => secondDone.length === 3, 5000, 'the three jobs delivered again');
+
+    try {
+      gate.resolve(); // the stopping worker's jobs finish now: their acknowledgement is refused
+      await stopping;
+      expect(warnings.filter((w) => /not settled/.test(w))).toEqual([
+        'Queue "stopping": 3 finished job(s) were not settled because their lease had been lost (another delivery owns them)',
+      ]);
+    } finally {
+      await second.stop(1000);
+      redis.disconnect();
+    }
+  });
+
   it('aborts the signal of a job whose lease was lost, when renewal finds out', async () => {
     const prefix = uniquePrefix('fence');
     const producer = new JobProducer({ client: client('producer'), prefix });

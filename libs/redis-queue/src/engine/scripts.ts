@@ -71,6 +71,11 @@ function loadSources(): Map<string, string> {
   return sources;
 }
 
+/** The full Lua source of each script (key prelude, shared libraries, body), by command; for tests. */
+export function scriptSources(): ReadonlyMap<string, string> {
+  return loadSources();
+}
+
 /** Defines the scripts on a client once; returns it typed with them. */
 export function withScripts(client: RedisClient): ScriptedClient {
   const scripted = client as ScriptedClient;

@@ -739,10 +739,13 @@ export class QueueWorker {
         await raceTimeout(
           (async () => {
             if (releases.length > 0) await this.release(releases);
-            await this.client.rqClaim(
+            const reply: ClaimReply = await this.client.rqClaim(
               ...this.keys,
               packArgs(this.client, { lease: this.settings.leaseMs, want: 0, retain: this.settings.jobIdRetention ?? DEFAULT_JOB_ID_RETENTION, attempts: this.settings.defaults.attempts, ...encoded.args }),
             );
+            // Acks refused at shutdown (the lease ran out meanwhile) are reported as during the run.
+            const stale = Number(reply[3]);
+            if (stale > 0) this.settings.logger.warn(workerMessages.staleSettles(this.queue, stale));
           })(),
           deadline - Date.now(),
           'Redis did not answer in time',

@@ -408,11 +408,6 @@ local function completeIds(M, completed, retainMs)
   end
 end
 
--- A generated id is all digits; only caller-chosen ids are in `ids`.
-local function isCallerId(id)
-  return string.find(id, '%D') ~= nil
-end
-
 ---------------------------------------------------------------------------------------------------
 -- Storing jobs (enqueue, a schedule's tick): a batch collects the ready records to push them together;
 -- delayed ones go straight to the delayed set.

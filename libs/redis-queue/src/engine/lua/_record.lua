@@ -10,6 +10,11 @@ local function recordId(rec)
   return nil
 end
 
+-- A generated id is all digits; only caller-chosen ids are in `ids`.
+local function isCallerId(id)
+  return string.find(id, '%D') ~= nil
+end
+
 -- Positions of the first five separators (nil from the first missing one).
 local function recordSeps(rec)
   local p1 = string.find(rec, SEP, 1, true)
