@@ -21,7 +21,7 @@ import {
 import { RedisServer } from '../../libs/redis-queue/src/testing/index.js';
 import { check, CheckResult, emptyViolations, mergeViolations } from './checker.js';
 import { killAllChildren, ProducerProcess, WorkerSlot } from './cluster.js';
-import { PREFIX, QUEUE } from './jobs.js';
+import { PREFIX, QUEUE, RULES, RULES_QUEUE, TICK_QUEUE, TICK_SCHEDULE } from './jobs.js';
 import { idsNotInAof, placeRedisDirOnTmpfs, settleAof } from './aof.js';
 import { Journal, JournalEvent, readJournal, workerJournals } from './journal.js';
 import { Nemesis } from './nemesis.js';
@@ -31,6 +31,7 @@ import { FaultProxy } from './proxy.js';
 import { Random } from './random.js';
 import { countViolations, leftovers, snapshot, SnapshotViolations, violations } from './redis-state.js';
 import { printSummary, Verdict } from './report.js';
+import { checkRules, RulesResult } from './rules-checker.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (line: string): void => console.log(line);
@@ -144,7 +145,14 @@ async function main(): Promise<number> {
   // Workers and producer boot side by side (the first jobs wait in the queue for the workers).
   const [producer] = await Promise.all([
     ProducerProcess.start(
-      { url: proxy.url(options.workers), journal: join(dir, 'producer.jsonl'), seed: options.seed, rate: options.rate, leaseMs: options.leaseMs },
+      {
+        url: proxy.url(options.workers),
+        journal: join(dir, 'producer.jsonl'),
+        seed: options.seed,
+        rate: options.rate,
+        rulesRate: options.rulesRate,
+        leaseMs: options.leaseMs,
+      },
       join(dir, 'producer.stderr'),
     ),
     ...slots.map((s) => s.start()),
@@ -160,27 +168,38 @@ async function main(): Promise<number> {
   const until = Date.now() + options.duration * 1000;
   const seen: SnapshotViolations = emptyViolations();
   let snapshots = 0;
+  // The harness forwards every byte between the workers and Redis (the proxy): when its own event loop
+  // runs late, every worker's traffic waits. Journaled as a fault (the rules checker counts it as a stall).
+  let harnessTickDue = performance.now() + 100;
+  const harnessLag = setInterval(() => {
+    const now = performance.now();
+    const late = now - harnessTickDue;
+    if (late >= 200) journal.write({ e: 'fault', kind: 'harness-lag', at: Date.now(), ms: Math.round(late) });
+    harnessTickDue = now + 100;
+  }, 100);
   const snapshotLoop = (async () => {
     while (Date.now() < until) {
       await sleep(4000);
-      try {
-        const snap = await withTimeout(snapshot(admin), 8000);
-        const v = violations(snap);
-        snapshots++;
-        if (countViolations(v) > 0) {
-          const file = join(dir, `snapshot-${snapshots}.json`);
-          const plain = {
+      snapshots++;
+      for (const queue of SNAPSHOT_QUEUES) {
+        try {
+          const snap = await withTimeout(snapshot(admin, queue), 8000);
+          const v = named(queue, violations(snap));
+          if (countViolations(v) > 0) {
+            const file = join(dir, `snapshot-${snapshots}-${queue}.json`);
+              const plain = {
             ...snap,
             active: Object.fromEntries(snap.active),
             batches: Object.fromEntries(snap.batches),
             retained: Object.fromEntries(snap.retained),
           };
-          writeFileSync(file, JSON.stringify({ violations: v, snapshot: plain }, null, 1));
-          say(`  ! Redis invariant broken in snapshot ${snapshots} (${relative(process.cwd(), file)}): ${JSON.stringify(v).slice(0, 300)}`);
+            writeFileSync(file, JSON.stringify({ violations: v, snapshot: plain }, null, 1));
+            say(`  ! Redis invariant broken in snapshot ${snapshots} of ${queue} (${relative(process.cwd(), file)}): ${JSON.stringify(v).slice(0, 300)}`);
+          }
+          mergeViolations(seen, v);
+        } catch {
+          // Redis down or paused: the next snapshot will do
         }
-        mergeViolations(seen, v);
-      } catch {
-        // Redis down or paused: the next snapshot will do
       }
     }
   })();
@@ -194,12 +213,16 @@ async function main(): Promise<number> {
   }, options.quick ? 20_000 : 60_000);
   await Promise.all([nemesis.run(until), snapshotLoop]);
   clearInterval(progress);
+  clearInterval(harnessLag);
 
   // Heal: network and Redis fine, every worker running, the producer finished.
   phase('healing: network restored, Redis up with no memory limit, every worker restarted; stopping the producer');
+  const healedAt = Date.now();
+  journal.write({ e: 'fault', kind: 'heal', at: healedAt });
   proxy.heal();
   if (!redis.running) await nemesis.restartRedis();
   await nemesis.healMemory();
+  if (options.faults.has('qpause')) await nemesis.resumeRulesQueue();
   await nemesis.settle();
   await Promise.all(slots.map((s) => s.restart()));
   const producerExit = await producer.stop(30_000);
@@ -208,7 +231,7 @@ async function main(): Promise<number> {
   const inspector = new QueueInspector(admin, PREFIX);
   // The backlog left by the faults drains at whatever speed this (possibly busy) machine allows: wait
   // while it shrinks; a queue that stops shrinking for DRAIN_STALL_MS holds jobs nobody can take.
-  const drained = await drain(inspector, DRAIN_STALL_MS, options.quick ? 150_000 : 300_000);
+  const drained = await drain(inspector, DRAIN_STALL_MS, options.quick ? 150_000 : 300_000, [QUEUE, RULES_QUEUE]);
   phase(
     drained.ok
       ? `drained in ${(drained.ms / 1000).toFixed(1)} s`
@@ -226,9 +249,20 @@ async function main(): Promise<number> {
   const finalSnapshot = await snapshot(admin);
   const finalViolations = violations(finalSnapshot);
   mergeViolations(seen, finalViolations);
-  const leftover = leftovers(finalSnapshot).length;
+  const rulesSnapshot = await snapshot(admin, RULES_QUEUE);
+  mergeViolations(seen, named(RULES_QUEUE, violations(rulesSnapshot)));
+  // The schedule's queue always holds the job of its next tick: its invariants, not its leftovers.
+  mergeViolations(seen, named(TICK_QUEUE, violations(await snapshot(admin, TICK_QUEUE))));
+  const leftoverIds = [...leftovers(finalSnapshot), ...leftovers(rulesSnapshot)];
+  const leftover = leftoverIds.length;
   const dead = new Map<string, DeadJob>();
-  for (const job of await inspector.deadJobs(QUEUE, { limit: 10_000_000 })) dead.set(job.id, job);
+  for (const queue of [QUEUE, RULES_QUEUE]) for (const job of await inspector.deadJobs(queue, { limit: 10_000_000 })) dead.set(job.id, job);
+  // What became of every job the producer tried to cancel (tracked: findable by id for 24 hours).
+  const producerEvents = readJournal(join(dir, 'producer.jsonl'));
+  const finalStates = new Map<string, string | undefined>();
+  for (const ev of producerEvents) {
+    if (ev.e === 'cancel' && !finalStates.has(ev.id)) finalStates.set(ev.id, (await inspector.job(RULES_QUEUE, ev.id))?.state);
+  }
   await closeClient(admin);
 
   const history = {
@@ -237,19 +271,34 @@ async function main(): Promise<number> {
     noAof: !options.aof,
     sigtermOnly: [...options.faults].every((f) => f === 'sigterm'),
     idRetentionMs: options.idRetentionMs,
-    producer: [...readJournal(join(dir, 'producer.jsonl')), ...readJournal(join(dir, 'harness.jsonl')).filter(isProducerEvent)],
+    producer: [...producerEvents, ...readJournal(join(dir, 'harness.jsonl')).filter(isProducerEvent)],
     workers: new Map([...workerJournals(dir)].map(([inst, path]) => [inst, readJournal(path)])),
     harness: readJournal(join(dir, 'harness.jsonl')),
     dead,
+    cancelled: new Set<string>(),
   };
+  const rules = checkRules({
+    queue: RULES_QUEUE,
+    leaseMs: options.leaseMs,
+    rateLimit: RULES.rateLimit,
+    globalConcurrency: RULES.globalConcurrency,
+    groupConcurrency: RULES.groupConcurrency,
+    tick: TICK_SCHEDULE,
+    producer: history.producer,
+    workers: history.workers,
+    harness: history.harness,
+    finalStates,
+    healedAt,
+  });
+  history.cancelled = rules.cancelledIds;
   const result = check(history);
   const libraryChanged = libraryFingerprint() !== library;
   if (libraryChanged) say('  ! libs/redis-queue/src changed during the run: processes started before and after the edit ran different code');
-  const verdict = judge(result, {
+  const verdict = judge(result, rules, {
     libraryChanged,
     violations: seen,
     leftover,
-    leftoverIds: leftovers(finalSnapshot).slice(0, 20),
+    leftoverIds: leftoverIds.slice(0, 20),
     stuck: probe.stuck,
     drained: drained.ok,
     sigtermOnly: history.sigtermOnly,
@@ -260,7 +309,7 @@ async function main(): Promise<number> {
   const redisLog = join(dir, 'redis', 'redis.log');
   const aofDelays = existsSync(redisLog) ? (readFileSync(redisLog, 'utf8').match(/fsync is taking too long/g) ?? []).length : 0;
   if (aofDelays > 0) say(`  note: Redis logged ${aofDelays} delayed AOF write(s) ("fsync is taking too long"): a kill -9 then may lose up to 2 s of writes`);
-  printSummary(say, { options, result, verdict, counts, skewMs, skewSlot, dir, snapshots, history });
+  printSummary(say, { options, result, rules, verdict, counts, skewMs, skewSlot, dir, snapshots, history });
 
   await proxy.close();
   await redis.stop();
@@ -291,6 +340,7 @@ async function main(): Promise<number> {
     blackholes: counts.blackholes,
     halfOpens: counts.halfOpens,
     memoryPressures: counts.memoryPressures,
+    queuePauses: counts.queuePauses,
     skewMs,
     attempted: result.attempted,
     acked: result.acked,
@@ -312,7 +362,25 @@ async function main(): Promise<number> {
     stuckWorkers: probe.stuck.length,
     halfOpenStalls: result.halfOpen.filter((f) => f.recoveredAfterMs === undefined).length,
     workerCrashes: result.workerCrashes.length,
-    concurrencyExceeded: result.concurrencyExceeded.length,
+    concurrencyExceeded: result.concurrencyExceeded.length + rules.concurrencyExceeded.length + rules.groupConcurrencyExceeded.length,
+    rulesDeliveries: rules.deliveries,
+    claimTimesResolved: `${rules.claimsResolved}/${rules.claimsResolved + rules.claimsUnresolved}`,
+    rateBusiestWindow: `${rules.busiestWindow}/${RULES.rateLimit.max}`,
+    rateExceeded: rules.rateExceeded.length,
+    globalConcurrencyMax: `${rules.maxRunning}/${RULES.globalConcurrency}`,
+    groupConcurrencyMax: `${rules.maxGroupRunning}/${RULES.groupConcurrency}`,
+    concurrencyChecked: `${rules.concurrencyChecked}/${rules.concurrencyChecked + rules.concurrencyExcluded}`,
+    cancels: rules.cancels,
+    cancelAbortsSeen: rules.cancelAbortsSeen,
+    cancelledCompleted: rules.cancelledCompleted.length,
+    startedAfterCancel: rules.startedAfterCancel.length,
+    pausesChecked: rules.pausesChecked,
+    startedWhilePaused: rules.startedWhilePaused.length,
+    scheduleTicks: rules.scheduleTicks,
+    scheduleMissed: rules.scheduleMissed,
+    scheduleAfterHeal: rules.scheduleAfterHeal,
+    scheduleDuplicates: rules.scheduleDuplicates.length,
+    scheduleRedeliveries: rules.scheduleRedeliveries,
     longFirstAttempt: `${result.longFirstAttempt}/${result.longCompleted}`,
     snapshots,
     aofDelays,
@@ -374,6 +442,7 @@ async function drain(
   inspector: QueueInspector,
   stallMs: number,
   capMs: number,
+  queues: string[] = [QUEUE],
 ): Promise<{ ok: boolean; ms: number; counts?: QueueCounts; why?: string }> {
   const start = Date.now();
   let empties = 0;
@@ -385,7 +454,8 @@ async function drain(
     if (now - lowestAt >= stallMs) return { ok: false, ms: now - start, counts, why: `no progress for ${stallMs / 1000} s` };
     if (now - start >= capMs) return { ok: false, ms: now - start, counts, why: `still shrinking after the ${capMs / 1000} s cap` };
     try {
-      counts = await withTimeout(inspector.counts(QUEUE), 5000);
+      const each = await withTimeout(Promise.all(queues.map((q) => inspector.counts(q))), 5000);
+      counts = each.reduce((sum, c) => ({ ...sum, ready: sum.ready + c.ready, delayed: sum.delayed + c.delayed, active: sum.active + c.active }));
       const left = counts.ready + counts.delayed + counts.active;
       empties = left === 0 ? empties + 1 : 0;
       if (empties >= 2) return { ok: true, ms: Date.now() - start };
@@ -444,6 +514,7 @@ const PROBE_ROUNDS = 3;
 
 function judge(
   r: CheckResult,
+  rules: RulesResult,
   extra: {
     libraryChanged: boolean;
     violations: SnapshotViolations;
@@ -491,7 +562,7 @@ function judge(
       .join(', ');
     failures.push(`duplicates: ${r.duplicatesBy['lease-lost-no-fault']} after leases lost with no fault to stall the worker (${where})`);
   }
-  if (r.duplicatesBy.crash > r.crashAllowance) failures.push(`duplicates: ${r.duplicatesBy.crash} after crashes, more than SIGKILLs x concurrency = ${r.crashAllowance}`);
+  if (r.duplicatesBy.crash > r.crashAllowance) failures.push(`duplicates: ${r.duplicatesBy.crash} after crashes, more than SIGKILLs x the concurrency of both queues = ${r.crashAllowance}`);
   if (extra.sigtermOnly && r.duplicates > 0) {
     const lags = r.lags.count > 0 ? `; workers reported ${r.lags.count} event-loop lag(s) of up to ${r.lags.maxMs} ms, and a starved worker can lose a lease too` : '';
     failures.push(`duplicates: ${r.duplicates} in a SIGTERM-only run (graceful shutdown must not duplicate${lags})`);
@@ -508,8 +579,56 @@ function judge(
     failures.push(`concurrency: ${r.concurrencyExceeded.map((c) => `${c.inst} ran ${c.max} handlers at once`).join(', ')} (limit ${options.concurrency})`);
   }
   if (r.workerCrashes.length > 0) failures.push(`crashed: worker process(es) exited on their own: ${r.workerCrashes.join(', ')}`);
+  failures.push(...rulesFailures(rules));
   return { ok: failures.length === 0 && !interrupted, failures };
 }
+
+/** The queue-wide rules of the rules queue and the schedule (rules-checker.ts), as failures. */
+function rulesFailures(x: RulesResult): string[] {
+  const failures: string[] = [];
+  const ids = (list: string[]) => list.slice(0, 8).join(' ') + (list.length > 8 ? ' ...' : '');
+  const { max, duration } = RULES.rateLimit;
+  for (const w of x.rateExceeded.slice(0, 3)) failures.push(`rate limit: ${w.count} claims within ${duration} ms from ${w.from} (Redis clock), limit ${max}: ${ids(w.ids)}`);
+  for (const o of x.concurrencyExceeded.slice(0, 3)) {
+    failures.push(`global concurrency: ${o.running} handlers of ${RULES_QUEUE} running at ${o.at}, limit ${RULES.globalConcurrency}: ${ids(o.ids)}`);
+  }
+  for (const o of x.groupConcurrencyExceeded.slice(0, 3)) {
+    failures.push(`group concurrency: ${o.running} handlers of group ${o.group} running at ${o.at}, limit ${RULES.groupConcurrency}: ${ids(o.ids)}`);
+  }
+  if (x.cancelledCompleted.length > 0) {
+    failures.push(`cancel: ${x.cancelledCompleted.length} cancelled job(s) did not end cancelled: ${x.cancelledCompleted.slice(0, 8).map((c) => `${c.id} (${c.outcome}, now ${c.state})`).join(', ')}`);
+  }
+  if (x.startedAfterCancel.length > 0) {
+    failures.push(
+      `cancel: ${x.startedAfterCancel.length} delivery(ies) claimed after a cancel returned: ${x.startedAfterCancel
+        .slice(0, 8)
+        .map((c) => `${c.id} (${c.outcome} at ${c.cancelledAt}, claimed at ${c.claimAt})`)
+        .join(', ')}`,
+    );
+  }
+  if (x.startedWhilePaused.length > 0) {
+    failures.push(
+      `pause: ${x.startedWhilePaused.length} claim(s) while ${RULES_QUEUE} was paused: ${x.startedWhilePaused
+        .slice(0, 8)
+        .map((p) => `${p.id} at ${p.claimAt} (paused ${p.pausedAt}..${p.resumeAt})`)
+        .join(', ')}`,
+    );
+  }
+  if (x.scheduleDuplicates.length > 0) failures.push(`schedule: more than one job for a tick: ${x.scheduleDuplicates.slice(0, 5).map((d) => `${d.id} ${d.why}`).join('; ')}`);
+  if (x.scheduleAfterHeal === 0) failures.push(`schedule: no tick of "${TICK_SCHEDULE.name}" (every ${TICK_SCHEDULE.every} ms) fired after healing`);
+  return failures;
+}
+
+/** Violations of another queue's snapshot, its ids prefixed with the queue's name. */
+function named(queue: string, v: SnapshotViolations): SnapshotViolations {
+  if (queue === QUEUE) return v;
+  const out = { ...v };
+  for (const key of Object.keys(v) as (keyof SnapshotViolations)[]) out[key] = v[key].map((id) => `${queue}/${id}`);
+  return out;
+}
+
+/** Queues whose keys the snapshots read during the faults. */
+const SNAPSHOT_QUEUES = [QUEUE, RULES_QUEUE, TICK_QUEUE];
 
 main()
   .then((code) => {

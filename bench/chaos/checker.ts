@@ -1,5 +1,5 @@
 import type { DeadJob } from '../../libs/redis-queue/src/engine/index.js';
-import { DEFAULT_ATTEMPTS, JobKind, POISON_ATTEMPTS } from './jobs.js';
+import { DEFAULT_ATTEMPTS, JobKind, POISON_ATTEMPTS, QUEUE, RULES } from './jobs.js';
 import type { JournalEvent } from './journal.js';
 import type { SnapshotViolations } from './redis-state.js';
 
@@ -21,6 +21,8 @@ export interface RunHistory {
   /** Faults and process exits, as the harness saw them. */
   harness: JournalEvent[];
   dead: Map<string, DeadJob>;
+  /** Jobs cancelled on purpose (a cancel was called, and they ended cancelled): not lost. */
+  cancelled?: Set<string>;
 }
 
 /**
@@ -52,6 +54,8 @@ export type DuplicateCause =
 
 export interface Completion {
   inst: string;
+  /** The queue, '' for the main one (chaos). */
+  q: string;
   attempt: number;
   /** When the job record this delivery came from was stored (Redis clock): two values, two stores. */
   enqueuedAt: number;
@@ -76,7 +80,7 @@ export interface CheckResult {
   duplicates: number;
   duplicatesBy: Record<DuplicateCause, number>;
   duplicateExamples: { id: string; cause: DuplicateCause; completions: Completion[] }[];
-  /** Most duplicates allowed for crashes: SIGKILLs x concurrency. */
+  /** Most duplicates allowed for crashes: SIGKILLs x the concurrency of both queues (chaos, chaos-rules). */
   crashAllowance: number;
   /** Lease-lost deliveries whose ack was refused, as the workers logged them (the allowance for those). */
   staleSettles: number;
@@ -171,7 +175,7 @@ export function check(h: RunHistory): CheckResult {
 
   // Worker side: completions on the true clock, lease-loss warnings, early starts.
   const completions = new Map<string, Completion[]>();
-  const stale = new Map<string, { at: number; n: number; forced: boolean; stopping: boolean }[]>();
+  const stale = new Map<string, { at: number; n: number; forced: boolean; stopping: boolean; q: string }[]>();
   const paused = new Map<string, number[]>();
   // Graceful shutdowns that could not reach Redis: when, and how many finished jobs went unacknowledged.
   const unackedAtShutdown = new Map<string, { at: number; left: number }[]>();
@@ -184,23 +188,30 @@ export function check(h: RunHistory): CheckResult {
     let stopping = false;
     // The record each running delivery came from (the latest start of that id and attempt).
     const storedAt = new Map<string, number>();
-    // Handlers running at once: a start opens a delivery, its done, throw or abort closes it.
-    const open = new Set<string>();
-    let most = 0;
+    // Handlers running at once, per queue: a start opens a delivery, its done, throw or abort closes it.
+    const open = new Map<string, Set<string>>();
+    const most = new Map<string, number>();
     for (const ev of events) {
+      if (ev.e !== 'start' && ev.e !== 'done' && ev.e !== 'throw' && ev.e !== 'abort') continue;
+      const q = ev.q ?? '';
+      const set = open.get(q) ?? new Set<string>();
+      open.set(q, set);
       if (ev.e === 'start') {
-        open.add(`${ev.id}/${ev.attempt}`);
-        most = Math.max(most, open.size);
-      } else if (ev.e === 'done' || ev.e === 'throw' || ev.e === 'abort') {
-        open.delete(`${ev.id}/${ev.attempt}`);
+        set.add(`${ev.id}/${ev.attempt}`);
+        most.set(q, Math.max(most.get(q) ?? 0, set.size));
+      } else {
+        set.delete(`${ev.id}/${ev.attempt}`);
       }
     }
-    if (most > h.concurrency) concurrencyExceeded.push({ inst, max: most });
+    for (const [q, max] of most) {
+      if (max > (q === '' ? h.concurrency : RULES.concurrency)) concurrencyExceeded.push({ inst: q === '' ? inst : `${inst} (${q})`, max });
+    }
     for (const ev of events) {
       if (ev.e === 'done') {
         const list = completions.get(ev.id) ?? [];
         list.push({
           inst,
+          q: ev.q ?? '',
           attempt: ev.attempt,
           enqueuedAt: storedAt.get(`${ev.id}/${ev.attempt}`) ?? -1,
           startedAt: ev.startedAt - skew,
@@ -221,11 +232,12 @@ export function check(h: RunHistory): CheckResult {
         leaseLostAborts++;
       } else if (ev.e === 'log') {
         if (/^Stopping worker loops/.test(ev.msg)) stopping = true;
-        const m = /: (\d+) finished job\(s\) were not settled because their lease had been lost/.exec(ev.msg);
+        const m = /^Queue "([^"]*)": (\d+) finished job\(s\) were not settled because their lease had been lost/.exec(ev.msg);
         if (m) {
           const list = stale.get(inst) ?? [];
           const at = ev.at - skew;
-          list.push({ at, n: Number(m[1]), forced: forced(inst, at), stopping });
+          // Each queue's worker reports its own: a report explains duplicates of that queue only.
+          list.push({ at, n: Number(m[2]), forced: forced(inst, at), stopping, q: m[1] === QUEUE ? '' : m[1] });
           stale.set(inst, list);
         }
         const u = /could not reach Redis at shutdown .*: (\d+) finished job\(s\) were not acknowledged/.exec(ev.msg);
@@ -254,9 +266,9 @@ export function check(h: RunHistory): CheckResult {
   }
   dups.sort((a, b) => b.prev.endedAt - a.prev.endedAt);
   const remaining = new Map([...stale].map(([inst, list]) => [inst, list.map((st) => ({ ...st, left: st.n }))]));
-  const takeReport = (inst: string, after: number, wantForced: boolean): boolean => {
+  const takeReport = (inst: string, q: string, after: number, wantForced: boolean): boolean => {
     const report = (remaining.get(inst) ?? []).find(
-      (st) => st.left > 0 && st.forced === wantForced && st.at >= after && st.at <= after + 60_000,
+      (st) => st.left > 0 && st.q === q && st.forced === wantForced && st.at >= after && st.at <= after + 60_000,
     );
     if (report) report.left--;
     return report !== undefined;
@@ -268,6 +280,7 @@ export function check(h: RunHistory): CheckResult {
     return report !== undefined;
   };
   const crashUsed = new Map<string, number>();
+  const concurrencyOf = (q: string): number => (q === '' ? h.concurrency : RULES.concurrency);
   const duplicatesBy: Record<DuplicateCause, number> = {
     crash: 0,
     'lease-lost': 0,
@@ -290,13 +303,14 @@ export function check(h: RunHistory): CheckResult {
       if (h.noAof && redisKills.some((at) => at >= prev.startedAt && at <= next.enqueuedAt)) cause = 'redis-data-loss';
       else if (retried && next.enqueuedAt >= prev.endedAt + h.idRetentionMs) cause = 're-enqueue';
       else cause = 'stored-twice';
-    } else if (takeReport(prev.inst, prev.endedAt, true)) {
+    } else if (takeReport(prev.inst, prev.q, prev.endedAt, true)) {
       // The worker said an ack was refused for a lost lease, and a fault had just stalled it.
       cause = 'lease-lost';
-    } else if (exit?.cause === 'sigkill' && exit.at >= prev.endedAt && (crashUsed.get(prev.inst) ?? 0) < h.concurrency) {
+    } else if (exit?.cause === 'sigkill' && exit.at >= prev.endedAt && (crashUsed.get(`${prev.inst}|${prev.q}`) ?? 0) < concurrencyOf(prev.q)) {
+      // A SIGKILLed worker loses the acks of at most its concurrency of finished jobs, per queue.
       cause = 'crash';
-      crashUsed.set(prev.inst, (crashUsed.get(prev.inst) ?? 0) + 1);
-    } else if (takeReport(prev.inst, prev.endedAt, false)) {
+      crashUsed.set(`${prev.inst}|${prev.q}`, (crashUsed.get(`${prev.inst}|${prev.q}`) ?? 0) + 1);
+    } else if (takeReport(prev.inst, prev.q, prev.endedAt, false)) {
       cause = 'lease-lost-no-fault';
     } else if ((exit?.cause === 'sigterm' || exit?.cause === 'stop') && takeUnacked(prev.inst, prev.endedAt)) {
       cause = 'shutdown';
@@ -313,7 +327,7 @@ export function check(h: RunHistory): CheckResult {
   }
   const duplicates = dups.length;
 
-  const lost = [...acked].filter((id) => !completions.has(id) && !h.dead.has(id)).sort(byJobNumber);
+  const lost = [...acked].filter((id) => !completions.has(id) && !h.dead.has(id) && !h.cancelled?.has(id)).sort(byJobNumber);
   const unexpected = [...completions.keys()].filter((id) => !attempts.has(id)).sort(byJobNumber);
 
   const poisonBad: CheckResult['poisonBad'] = [];
@@ -413,7 +427,7 @@ export function check(h: RunHistory): CheckResult {
     duplicates,
     duplicatesBy,
     duplicateExamples,
-    crashAllowance: sigkills * h.concurrency,
+    crashAllowance: sigkills * (h.concurrency + RULES.concurrency),
     staleSettles,
     staleNoFault,
     poisonBad,

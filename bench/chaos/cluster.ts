@@ -178,7 +178,7 @@ export class WorkerSlot {
 export class ProducerProcess {
   private constructor(private readonly spawned: Spawned) {}
 
-  static async start(env: { url: string; journal: string; seed: number; rate: number; leaseMs: number }, stderrPath: string): Promise<ProducerProcess> {
+  static async start(env: { url: string; journal: string; seed: number; rate: number; rulesRate: number; leaseMs: number }, stderrPath: string): Promise<ProducerProcess> {
     const spawned = spawnChild(
       PRODUCER_SCRIPT,
       {
@@ -186,6 +186,7 @@ export class ProducerProcess {
         CHAOS_JOURNAL: env.journal,
         CHAOS_SEED: String(env.seed),
         CHAOS_RATE: String(env.rate),
+        CHAOS_RULES_RATE: String(env.rulesRate),
         CHAOS_LEASE_MS: String(env.leaseMs),
       },
       stderrPath,

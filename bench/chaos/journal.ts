@@ -14,10 +14,16 @@ export type JournalEvent =
   | { e: 'fail'; id: string; at: number; error: string }
   // worker incarnations; `at` is the worker's own clock (skewed by `skew` ms on the skewed worker)
   | { e: 'hello'; inst: string; slot: number; pid: number; skew: number; at: number }
-  | { e: 'start'; id: string; attempt: number; at: number; enqueuedAt: number }
-  | { e: 'done'; id: string; attempt: number; at: number; startedAt: number }
-  | { e: 'abort'; id: string; attempt: number; at: number; reason: string }
-  | { e: 'throw'; id: string; attempt: number; at: number }
+  // `q`: the queue when it is not the main one (the rules queue); `token`: the claim token
+  // (`counter-micros`, see rules-checker.ts claimTimes), `group`: the job's group
+  | { e: 'start'; id: string; attempt: number; at: number; enqueuedAt: number; q?: string; token?: string; group?: string }
+  | { e: 'done'; id: string; attempt: number; at: number; startedAt: number; q?: string }
+  | { e: 'abort'; id: string; attempt: number; at: number; reason: string; q?: string }
+  | { e: 'throw'; id: string; attempt: number; at: number; q?: string }
+  /** A handler start of the schedule's queue (its id names the tick). */
+  | { e: 'tick'; id: string; attempt: number; at: number; enqueuedAt: number }
+  /** The producer cancelled a tracked job: called at `at`, returned (or failed) at `doneAt`. */
+  | { e: 'cancel'; id: string; at: number; doneAt: number; outcome?: string; state?: string; error?: string }
   | { e: 'log'; level: string; at: number; msg: string }
   /** The worker's event loop ran `ms` late (an overloaded machine starving the process), seen at `at`. */
   | { e: 'lag'; at: number; ms: number }

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
+import { QueueAdmin } from '../../libs/redis-queue/src/engine/index.js';
 import type { RedisServer } from '../../libs/redis-queue/src/testing/index.js';
 import type { WorkerSlot } from './cluster.js';
-import { PREFIX } from './jobs.js';
+import { PREFIX, RULES_QUEUE } from './jobs.js';
 import type { Journal } from './journal.js';
 import type { ChaosOptions, FaultKind } from './options.js';
 import type { FaultProxy } from './proxy.js';
@@ -17,6 +18,8 @@ export interface FaultCounts {
   blackholes: number;
   halfOpens: number;
   memoryPressures: number;
+  /** QueueAdmin pauses of the rules queue that took effect (the call returned). */
+  queuePauses: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -40,6 +43,7 @@ export class Nemesis {
     blackholes: 0,
     halfOpens: 0,
     memoryPressures: 0,
+    queuePauses: 0,
   };
   private readonly pending = new Set<Promise<unknown>>();
   /** Worker slots the process loop leaves alone (under a half-open fault, which is measured). */
@@ -64,7 +68,7 @@ export class Nemesis {
 
   /** Runs both loops until `until` (a fault in progress runs to its end). */
   async run(until: number): Promise<void> {
-    await Promise.all([this.processLoop(until), this.infraLoop(until)]);
+    await Promise.all([this.processLoop(until), this.infraLoop(until), this.queuePauseLoop(until)]);
     await this.settle();
   }
 
@@ -102,6 +106,49 @@ export class Nemesis {
       } else {
         this.counts.workerTerms++;
         this.track(slot.kill('SIGTERM', this.options.shutdownMs + 10_000).then(() => slot.restart()));
+      }
+    }
+  }
+
+  /**
+   * Pauses the rules queue with QueueAdmin (persisted in Redis, for every worker) for 1-4 s now and then,
+   * beside the other faults. Journals `queue-paused` when the pause call returned (from then on nothing
+   * may be claimed) and `queue-resume` just before the resume call; a pause call that failed is journaled
+   * as `queue-pause-failed` (it may have taken effect: no rule applies, but the resume follows all the same).
+   */
+  private async queuePauseLoop(until: number): Promise<void> {
+    if (!this.on('qpause')) return;
+    const r = new Random(this.options.seed, 6);
+    const admin = new QueueAdmin(this.admin, PREFIX, { timeout: 3000 });
+    while (true) {
+      const wait = r.int(6000, 14_000);
+      const ms = r.int(1000, 4000);
+      if (Date.now() + wait + ms >= until) return;
+      await sleep(wait);
+      const callAt = Date.now();
+      try {
+        await admin.pause(RULES_QUEUE);
+        this.counts.queuePauses++;
+        this.journal.write({ e: 'fault', kind: 'queue-paused', at: Date.now(), target: RULES_QUEUE, ms, detail: `called at ${callAt}` });
+      } catch (error) {
+        this.journal.write({ e: 'fault', kind: 'queue-pause-failed', at: Date.now(), target: RULES_QUEUE, detail: (error as Error).message });
+      }
+      await sleep(ms);
+      await this.resumeRulesQueue(admin);
+    }
+  }
+
+  /** Resumes the rules queue, retried until a call succeeds (Redis may be down or paused meanwhile). */
+  async resumeRulesQueue(admin = new QueueAdmin(this.admin, PREFIX, { timeout: 3000 })): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      this.journal.write({ e: 'fault', kind: 'queue-resume', at: Date.now(), target: RULES_QUEUE });
+      try {
+        await admin.resume(RULES_QUEUE);
+        this.journal.write({ e: 'fault', kind: 'queue-resumed', at: Date.now(), target: RULES_QUEUE });
+        return;
+      } catch (error) {
+        if (attempt >= 60) throw error;
+        await sleep(500);
       }
     }
   }

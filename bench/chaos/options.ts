@@ -1,5 +1,5 @@
 /** Every kind of fault the harness can inject (`--faults=` takes a comma list of these, or `all`). */
-export const FAULT_KINDS = ['sigkill', 'sigterm', 'redis', 'clientkill', 'pause', 'reset', 'blackhole', 'halfopen', 'memory', 'skew'] as const;
+export const FAULT_KINDS = ['sigkill', 'sigterm', 'redis', 'clientkill', 'pause', 'reset', 'blackhole', 'halfopen', 'memory', 'skew', 'qpause'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface ChaosOptions {
@@ -16,6 +16,8 @@ export interface ChaosOptions {
   duration: number;
   /** Jobs enqueued per second. */
   rate: number;
+  /** Jobs enqueued per second to the rules queue (chaos-rules). */
+  rulesRate: number;
   /** ms a SIGTERMed worker gets to finish running jobs (its shutdownTimeout). */
   shutdownMs: number;
   /** ms a completed job's caller-chosen id stays taken (the workers' jobIdRetention). */
@@ -36,6 +38,7 @@ export const USAGE = `npm run chaos -- [options]
   --lease=MS           lease duration (default 1500)
   --duration=S         seconds of faults (default 300, quick 70)
   --rate=N             jobs enqueued per second (default 80, quick 60)
+  --rules-rate=N       jobs enqueued per second to the rules queue chaos-rules (default 20, quick 15)
   --dir=PATH           where to write journals`;
 
 export function parseOptions(argv: string[]): ChaosOptions {
@@ -45,12 +48,12 @@ export function parseOptions(argv: string[]): ChaosOptions {
     if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"\n${USAGE}`);
     const eq = arg.indexOf('=');
     if (eq > 0) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
-    else if (['--seed', '--faults', '--workers', '--concurrency', '--lease', '--duration', '--rate', '--dir'].includes(arg)) {
+    else if (['--seed', '--faults', '--workers', '--concurrency', '--lease', '--duration', '--rate', '--rules-rate', '--dir'].includes(arg)) {
       if (argv[i + 1] === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
       flags.set(arg.slice(2), argv[++i]);
     } else flags.set(arg.slice(2), 'true');
   }
-  const known = new Set(['quick', 'seed', 'faults', 'no-aof', 'aof-on-disk', 'workers', 'concurrency', 'lease', 'duration', 'rate', 'dir', 'help']);
+  const known = new Set(['quick', 'seed', 'faults', 'no-aof', 'aof-on-disk', 'workers', 'concurrency', 'lease', 'duration', 'rate', 'rules-rate', 'dir', 'help']);
   for (const key of flags.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}\n${USAGE}`);
   if (flags.has('help')) {
     console.log(USAGE);
@@ -83,6 +86,7 @@ export function parseOptions(argv: string[]): ChaosOptions {
     leaseMs,
     duration: int('duration', quick ? 70 : 300, 5, 3600),
     rate: int('rate', quick ? 60 : 80, 1, 5000),
+    rulesRate: int('rules-rate', quick ? 15 : 20, 0, 1000),
     shutdownMs: 3000,
     // Longer than any run: a retried enqueue of a job that completed must be refused, never run again.
     idRetentionMs: 3_600_000,
@@ -94,8 +98,8 @@ export function parseOptions(argv: string[]): ChaosOptions {
 export function rerunFlags(o: ChaosOptions): string[] {
   const flags = [o.quick ? '--quick' : '', `--seed=${o.seed}`];
   flags.push(o.faults.size === FAULT_KINDS.length ? '' : `--faults=${[...o.faults].join(',')}`, o.aof ? '' : '--no-aof', o.aofOnDisk ? '--aof-on-disk' : '');
-  const defaults = { workers: 4, concurrency: 8, lease: 1500, duration: o.quick ? 70 : 300, rate: o.quick ? 60 : 80 };
-  const actual = { workers: o.workers, concurrency: o.concurrency, lease: o.leaseMs, duration: o.duration, rate: o.rate };
+  const defaults = { workers: 4, concurrency: 8, lease: 1500, duration: o.quick ? 70 : 300, rate: o.quick ? 60 : 80, 'rules-rate': o.quick ? 15 : 20 };
+  const actual = { workers: o.workers, concurrency: o.concurrency, lease: o.leaseMs, duration: o.duration, rate: o.rate, 'rules-rate': o.rulesRate };
   for (const key of Object.keys(defaults) as (keyof typeof defaults)[]) {
     if (actual[key] !== defaults[key]) flags.push(`--${key}=${actual[key]}`);
   }

@@ -38,6 +38,12 @@ export interface QueueSnapshot {
   retained: Map<string, number>;
   /** Tracked jobs: id -> the state their entry names (`ready`, `delayed`, `active`, `completed`, ...). */
   tracked: Map<string, string>;
+  /**
+   * Ids of records still in a ready list, `recovered` or `group-jobs` whose job was cancelled while ready
+   * (the `cancelled` mark holds that very record): dropped by the next claim that reaches them, they are
+   * no job any more (their id is free), so they are left out of the lists above.
+   */
+  cancelledWaiting: string[];
 }
 /** What must hold in every snapshot; each list names offending job ids (or tokens). */
 export interface SnapshotViolations {
@@ -71,8 +77,9 @@ export interface SnapshotViolations {
 }
 
 
-export async function snapshot(client: Redis): Promise<QueueSnapshot> {
-  const k = queueKeys(PREFIX, QUEUE);
+/** A snapshot of one queue's keys (default: the main queue `chaos`). */
+export async function snapshot(client: Redis, queue: string = QUEUE): Promise<QueueSnapshot> {
+  const k = queueKeys(PREFIX, queue);
   const levels = [k.ready, ...Array.from({ length: PRIORITY_LEVELS }, (_, i) => k[`ready${i + 1}` as QueueKeyName])];
   const multi = client.multi();
   for (const list of levels) multi.lrange(list, 0, -1);
@@ -86,7 +93,8 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     .hkeys(k.dead)
     .smembers(k.ids)
     .zrange(k.retainedIds, 0, -1, 'WITHSCORES')
-    .hgetall(k.track);
+    .hgetall(k.track)
+    .hgetall(k.cancelled);
   const replies = await multi.exec();
   if (!replies) throw new Error('snapshot: transaction aborted');
   const values = replies.map(([error, value]) => {
@@ -94,7 +102,7 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     return value;
   });
   const readyLists = values.slice(0, levels.length) as string[][];
-  const [recovered, grouped, delayed, claims, oldLeases, deadlines, dead, ids, retainedFlat, track] = values.slice(levels.length) as [
+  const [recovered, grouped, delayed, claims, oldLeases, deadlines, dead, ids, retainedFlat, track, marks] = values.slice(levels.length) as [
     string[],
     string[],
     string[],
@@ -104,8 +112,19 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     string[],
     string[],
     string[],
+    Record<string, string>,
     Record<string, string>,
   ];
+  // A record cancelled while ready stays where it was until a claim reaches it and drops it.
+  const cancelledWaiting: string[] = [];
+  const live = (record: string): boolean => {
+    const id = recordId(record);
+    if (marks[id] !== record) return true;
+    cancelledWaiting.push(id);
+    return false;
+  };
+  // group-jobs member = group NUL ['!'] 16 hex digits of sequence, then the record
+  const groupedRecords = grouped.map((member) => member.slice(member.indexOf('\0') + 1).replace(/^!?[0-9a-f]{16}/, ''));
   const retained = new Map<string, number>();
   for (let i = 0; i + 1 < retainedFlat.length; i += 2) retained.set(retainedFlat[i], Number(retainedFlat[i + 1]));
   const batches = new Map<string, { ids: string[]; open: number }>();
@@ -131,10 +150,9 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
   }
   return {
     at: Date.now(),
-    ready: readyLists.flat().map(recordId),
-    recovered: recovered.map(recordId),
-    // member = group NUL ['!'] 16 hex digits of sequence, then the record
-    grouped: grouped.map((member) => recordId(member.slice(member.indexOf('\0') + 1).replace(/^!?[0-9a-f]{16}/, ''))),
+    ready: readyLists.flat().filter(live).map(recordId),
+    recovered: recovered.filter(live).map(recordId),
+    grouped: groupedRecords.filter(live).map(recordId),
     delayed: delayed.map(recordId),
     active,
     leases: [...deadlines, ...oldLeases],
@@ -144,6 +162,7 @@ export async function snapshot(client: Redis): Promise<QueueSnapshot> {
     ids,
     retained,
     tracked,
+    cancelledWaiting,
   };
 }
 

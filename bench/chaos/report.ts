@@ -1,6 +1,8 @@
 import type { CheckResult, RunHistory } from './checker.js';
 import type { JournalEvent } from './journal.js';
+import { RULES, RULES_QUEUE, TICK_SCHEDULE } from './jobs.js';
 import type { FaultCounts } from './nemesis.js';
+import type { RulesResult } from './rules-checker.js';
 import { ChaosOptions, rerunFlags } from './options.js';
 
 export interface Verdict {
@@ -11,6 +13,7 @@ export interface Verdict {
 interface Report {
   options: ChaosOptions;
   result: CheckResult;
+  rules: RulesResult;
   verdict: Verdict;
   counts: FaultCounts;
   skewMs: number;
@@ -82,11 +85,26 @@ export function printSummary(say: (line: string) => void, r: Report): void {
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
-  say(`  duplicates ${x.duplicates}${by ? ` (${by})` : ''}; allowance for crashes ${x.crashAllowance} (SIGKILLs x concurrency)`);
+  say(`  duplicates ${x.duplicates}${by ? ` (${by})` : ''}; allowance for crashes ${x.crashAllowance} (SIGKILLs x the concurrency of both queues)`);
   if (x.lags.count > 0) {
     say(`  worker event loops held up by the machine's load for ${Math.round(o.leaseMs / 3)} ms or more: ${x.lags.count} time(s), at worst ${x.lags.maxMs} ms (counted as stalls)`);
   }
   say(`  Redis invariants checked in ${r.snapshots} snapshots during the faults and once at the end`);
+  const q = r.rules;
+  say(`== queue-wide rules (${RULES_QUEUE}, ${TICK_SCHEDULE.name} every ${TICK_SCHEDULE.every} ms)`);
+  say(
+    `  ${q.deliveries} deliveries; claim time on Redis's clock known for ${q.claimsResolved} of ${q.claimsResolved + q.claimsUnresolved} claims; ` +
+      `busiest ${RULES.rateLimit.duration} ms window ${q.busiestWindow} (limit ${RULES.rateLimit.max})`,
+  );
+  say(
+    `  running at once at most ${q.maxRunning} (globalConcurrency ${RULES.globalConcurrency}), per group ${q.maxGroupRunning} (groupConcurrency ${RULES.groupConcurrency}), ` +
+      `over ${q.concurrencyChecked} deliveries (${q.concurrencyExcluded} excluded: their lease may have been lost)`,
+  );
+  say(
+    `  cancels ${Object.entries(q.cancels).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; handlers that saw JobCancelledError ${q.cancelAbortsSeen}; ` +
+      `queue pauses checked ${q.pausesChecked} (QueueAdmin ${c.queuePauses})`,
+  );
+  say(`  schedule: ${q.scheduleTicks} ticks fired, ${q.scheduleMissed} missed between the first and the last, ${q.scheduleAfterHeal} after healing, ${q.scheduleRedeliveries} redeliveries`);
   say('== invariants');
   const line = (ok: boolean, text: string) => say(`  ${ok ? 'PASS' : 'FAIL'} ${text}`);
   line(x.lost.length === 0, `lost = ${x.lost.length} (acked, neither completed nor dead-lettered)`);
@@ -95,6 +113,11 @@ export function printSummary(say: (line: string) => void, r: Report): void {
   const unexplained = x.duplicatesBy.unexplained + x.duplicatesBy['lease-lost-no-fault'] + x.duplicatesBy['stored-twice'];
   line(unexplained === 0 && x.duplicatesBy.crash <= x.crashAllowance, `duplicates explained (${unexplained} unexplained)`);
   line(x.poisonBad.length === 0, `always-failing jobs dead with every attempt used (${x.poisonBad.length} wrong)`);
+  line(q.rateExceeded.length === 0, `rate limit (${q.rateExceeded.length} windows over ${RULES.rateLimit.max} claims in ${RULES.rateLimit.duration} ms)`);
+  line(q.concurrencyExceeded.length + q.groupConcurrencyExceeded.length === 0, `global and group concurrency (${q.concurrencyExceeded.length} + ${q.groupConcurrencyExceeded.length} excesses)`);
+  line(q.cancelledCompleted.length + q.startedAfterCancel.length === 0, `cancel (${q.cancelledCompleted.length} not ended cancelled, ${q.startedAfterCancel.length} claimed after the cancel)`);
+  line(q.startedWhilePaused.length === 0, `pause (${q.startedWhilePaused.length} claims while paused)`);
+  line(q.scheduleDuplicates.length === 0 && q.scheduleAfterHeal > 0, `one job per tick (${q.scheduleDuplicates.length} ticks with more; ${q.scheduleAfterHeal} fired after healing)`);
   for (const f of r.verdict.failures) say(`  FAIL ${f}`);
   const bad = x.duplicateExamples.filter((d) => d.cause === 'unexplained' || d.cause === 'lease-lost-no-fault' || d.cause === 'stored-twice');
   if (bad.length > 0) {

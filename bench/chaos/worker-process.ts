@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { Injectable, LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { JobContext, QueueHandler, RedisQueueModule } from 'nestjs-redis-queue';
-import { DEFAULT_ATTEMPTS, PREFIX, QUEUE } from './jobs.js';
+import { DEFAULT_ATTEMPTS, PREFIX, QUEUE, RULES, RULES_QUEUE, TICK_QUEUE, TICK_SCHEDULE } from './jobs.js';
 import type { ChaosPayload } from './jobs.js';
 import { Journal } from './journal.js';
 
@@ -87,6 +87,46 @@ class ChaosHandlers {
     // count as done. Checked in the same tick as the journal line and the return, so nothing slips between.
     if (job.signal.aborted) throw job.signal.reason as Error;
     journal.write({ e: 'done', id: job.id, attempt: job.attempt, at: Date.now(), startedAt });
+  }
+
+  /**
+   * The rules queue: queue-wide rate limit, global and group concurrency (stored in Redis by every worker
+   * at start, the same everywhere). The start line carries the claim token, whose microseconds field is
+   * Redis's clock when the claim script handed the job out (the checker derives the claim time from it).
+   */
+  @QueueHandler(RULES_QUEUE, {
+    concurrency: RULES.concurrency,
+    rateLimit: { ...RULES.rateLimit },
+    globalConcurrency: RULES.globalConcurrency,
+    groupConcurrency: RULES.groupConcurrency,
+  })
+  async rules(payload: ChaosPayload, job: JobContext): Promise<void> {
+    const startedAt = Date.now();
+    const q = RULES_QUEUE;
+    // The worker's Delivery carries its claim (not part of the JobContext contract), as in test/fixtures/flow-worker.ts.
+    const token = (job as unknown as { claim?: { token?: string } }).claim?.token;
+    journal.write({ e: 'start', q, id: job.id, attempt: job.attempt, at: startedAt, enqueuedAt: job.enqueuedAt.getTime(), token, group: job.group });
+    job.signal.addEventListener(
+      'abort',
+      () => {
+        const reason = job.signal.reason as Error | undefined;
+        journal.write({ e: 'abort', q, id: job.id, attempt: job.attempt, at: Date.now(), reason: reason?.name ?? String(reason) });
+      },
+      { once: true },
+    );
+    await work(payload.work, job.signal);
+    if (payload.kind === 'flaky' && job.attempt === 1) {
+      journal.write({ e: 'throw', q, id: job.id, attempt: job.attempt, at: Date.now() });
+      throw new Error(`${payload.kind} job ${job.id} fails on attempt ${job.attempt} (as planned)`);
+    }
+    if (job.signal.aborted) throw job.signal.reason as Error;
+    journal.write({ e: 'done', q, id: job.id, attempt: job.attempt, at: Date.now(), startedAt });
+  }
+
+  /** One schedule, declared here in every worker process: one job per tick across all of them. */
+  @QueueHandler(TICK_QUEUE, { concurrency: 2, schedule: { name: TICK_SCHEDULE.name, every: TICK_SCHEDULE.every } })
+  tick(_payload: unknown, job: JobContext): void {
+    journal.write({ e: 'tick', id: job.id, attempt: job.attempt, at: Date.now(), enqueuedAt: job.enqueuedAt.getTime() });
   }
 }
 
