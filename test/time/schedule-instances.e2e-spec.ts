@@ -14,6 +14,8 @@ interface Run {
   tick: number;
   attempt: number;
   startedAt: number;
+  /** When its job was stored (Redis clock): two values for one tick would be two jobs. */
+  storedAt: number;
   instance: string;
 }
 
@@ -28,6 +30,8 @@ interface Missed {
 class Fleet {
   private count = 0;
   readonly running = new Map<string, ChildScript>();
+  /** Instances stopped by SIGKILL: a job they had started may run again (its ack may not have been sent). */
+  readonly killed = new Set<string>();
   private readonly everyChild: Array<{ label: string; child: ChildScript }> = [];
 
   constructor(private readonly prefix: string) {}
@@ -51,6 +55,7 @@ class Fleet {
   async kill(label: string, signal: NodeJS.Signals): Promise<void> {
     const child = this.running.get(label)!;
     this.running.delete(label);
+    if (signal === 'SIGKILL') this.killed.add(label);
     await child.kill(signal);
   }
 
@@ -62,11 +67,17 @@ class Fleet {
     const runs: Run[] = [];
     for (const { label, child } of this.everyChild) {
       for (const line of child.lines) {
-        const m = /^ran (.+)@(\d+) (\d+) (\d+)$/.exec(line);
-        if (m) runs.push({ name: m[1], tick: Number(m[2]), attempt: Number(m[3]), startedAt: Number(m[4]), instance: label });
+        const m = /^ran (.+)@(\d+) (\d+) (\d+) (\d+)$/.exec(line);
+        if (m) runs.push({ name: m[1], tick: Number(m[2]), attempt: Number(m[3]), startedAt: Number(m[4]), storedAt: Number(m[5]), instance: label });
       }
     }
     return name === undefined ? runs : runs.filter((r) => r.name === name);
+  }
+
+  /** Whether the instance logged a lost lease (a stall past RQ_LEASE_MS on a loaded machine): its jobs may run again. */
+  lostLease(label: string): boolean {
+    const child = this.everyChild.find((c) => c.label === label)?.child;
+    return !!child?.lines.some((line) => /lease (is gone|had been lost|ran out)/.test(line));
   }
 
   missed(): Missed[] {
@@ -94,7 +105,10 @@ class Fleet {
 
 /**
  * The ticks of `name` due in [from, to], checked: exactly one job per tick (a tick's job may start again
- * only as a redelivery, with a higher attempt, after its instance was killed mid-job), never before its
+ * only as a redelivery of that one stored job after the instance that started it was SIGKILLed or lost
+ * its lease: with a higher attempt, or the same one when the lost claim held other jobs too, as two
+ * schedules ticking in the same second often are, see "Leases, claims and fencing" in
+ * docs/data-model.md), never before its
  * tick, on the schedule's `interval` grid, and with no tick left out unless an instance logged that it
  * was missed (a tick fired over a second late counts as missed: the policy applies). Returns the ticks.
  */
@@ -107,8 +121,17 @@ function checkTicks(fleet: Fleet, name: string, interval: number, from: number, 
   const ticks = [...byTick.keys()].sort((a, b) => a - b);
   expect(ticks.length).toBeGreaterThan(0);
   for (const [tick, runs] of byTick) {
-    const attempts = runs.map((r) => r.attempt).sort((a, b) => a - b);
-    expect({ name, tick, attempts }).toEqual({ name, tick, attempts: attempts.map((_, i) => i + 1) });
+    runs.sort((a, b) => a.startedAt - b.startedAt);
+    const stores = new Set(runs.map((r) => r.storedAt));
+    const rerunAfter = runs.slice(0, -1).map((r) => ({ instance: r.instance, killedOrLostLease: fleet.killed.has(r.instance) || fleet.lostLease(r.instance) }));
+    expect({ name, tick, stores: stores.size, rerunAfter }).toEqual({
+      name,
+      tick,
+      stores: 1,
+      rerunAfter: rerunAfter.map((r) => ({ ...r, killedOrLostLease: true })),
+    });
+    const attempts = runs.map((r) => r.attempt);
+    expect({ name, tick, attempts }).toEqual({ name, tick, attempts: [...attempts].sort((a, b) => a - b) });
     expect({ name, tick, onGrid: tick % interval === 0 }).toEqual({ name, tick, onGrid: true });
     for (const run of runs) expect({ name, tick, early: run.startedAt < tick }).toEqual({ name, tick, early: false });
   }
@@ -130,8 +153,8 @@ function summary(fleet: Fleet, name: string, ticks: number[]): string {
   const runs = fleet.runs(name).filter((r) => ticks.includes(r.tick));
   const byInstance = new Map<string, number>();
   for (const r of runs) byInstance.set(r.instance, (byInstance.get(r.instance) ?? 0) + 1);
-  const redelivered = runs.filter((r) => r.attempt > 1).length;
-  const jobsPerTick = new Set(ticks.map((t) => runs.filter((r) => r.tick === t && r.attempt === 1).length));
+  const redelivered = runs.length - ticks.length;
+  const jobsPerTick = new Set(ticks.map((t) => new Set(runs.filter((r) => r.tick === t).map((r) => r.storedAt)).size));
   return `${name}: ${ticks.length} ticks, jobs per tick ${[...jobsPerTick].join('/')}, ${redelivered} redelivered; started by ${[...byInstance].map(([k, v]) => `${k}=${v}`).join(' ')}`;
 }
 
