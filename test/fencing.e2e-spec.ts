@@ -88,7 +88,11 @@ describe('lease fencing', () => {
     redis.disconnect();
   });
 
-  it('counts every job of a claim recovered whole as not settled, so lost leases are reported in full', async () => {
+  /**
+   * Three jobs in one claim of a first worker, held by `gate`; their lease is then expired by hand and a
+   * second worker runs all three again. The first worker's warnings are collected.
+   */
+  async function claimLostWhileRunning(queue: string) {
     const prefix = uniquePrefix('fence');
     const producer = new JobProducer({ client: client('producer'), prefix });
     const warnings: string[] = [];
@@ -97,7 +101,7 @@ describe('lease fencing', () => {
     const secondDone: string[] = [];
     const worker = (onJob: (id: string) => Promise<void> | void, logger: QueueLogger = quiet) =>
       new QueueWorker({
-        queue: 'batch',
+        queue,
         prefix,
         client: client('worker'),
         notifications: notifications(),
@@ -107,7 +111,7 @@ describe('lease fencing', () => {
         logger,
         process: (_payload, job) => onJob(job.id),
       });
-    await producer.enqueueMany('batch', [{ payload: { n: 1 } }, { payload: { n: 2 } }, { payload: { n: 3 } }]);
+    await producer.enqueueMany(queue, [{ payload: { n: 1 } }, { payload: { n: 2 } }, { payload: { n: 3 } }]);
     const first = worker(
       async (id) => {
         firstStarts.push(id);
@@ -117,16 +121,24 @@ describe('lease fencing', () => {
     );
     first.start();
     await waitFor(() => firstStarts.length === 3, 5000, 'one claim of three jobs');
+    const expireLease = async () => {
+      const redis = rawClient();
+      const leaseKey = `${prefix}:{${queue}}:deadlines`;
+      expect(await redis.zcard(leaseKey)).toBe(1);
+      const [member] = await redis.zrange(leaseKey, 0, 0);
+      await redis.zadd(leaseKey, 'XX', 0, member);
+      redis.disconnect();
+      const second = worker((id) => void secondDone.push(id));
+      second.start();
+      await waitFor(() => secondDone.length === 3, 5000, 'the three jobs delivered again');
+      return second;
+    };
+    return { first, gate, warnings, expireLease };
+  }
 
-    const redis = rawClient();
-    const leaseKey = `${prefix}:{batch}:deadlines`;
-    expect(await redis.zcard(leaseKey)).toBe(1);
-    const [member] = await redis.zrange(leaseKey, 0, 0);
-    await redis.zadd(leaseKey, 'XX', 0, member);
-    const second = worker((id) => void secondDone.push(id));
-    second.start();
-    await waitFor(() => secondDone.length === 3, 5000, 'the three jobs delivered again');
-
+  it('counts every job of a claim recovered whole as not settled, so lost leases are reported in full', async () => {
+    const { first, gate, warnings, expireLease } = await claimLostWhileRunning('batch');
+    const second = await expireLease();
     try {
       // All three of the first worker's jobs now succeed: one whole-claim acknowledgement, refused.
       gate.resolve();
@@ -136,49 +148,13 @@ describe('lease fencing', () => {
       ]);
     } finally {
       await Promise.all([first.stop(1000), second.stop(1000)]);
-      redis.disconnect();
     }
   });
 
   it('reports acknowledgements refused at shutdown too: jobs that finish while their worker stops, after their lease was lost', async () => {
-    const prefix = uniquePrefix('fence');
-    const producer = new JobProducer({ client: client('producer'), prefix });
-    const warnings: string[] = [];
-    const gate = deferred();
-    const firstStarts: string[] = [];
-    const secondDone: string[] = [];
-    const worker = (onJob: (id: string) => Promise<void> | void, logger: QueueLogger = quiet) =>
-      new QueueWorker({
-        queue: 'stopping',
-        prefix,
-        client: client('worker'),
-        notifications: notifications(),
-        concurrency: 6,
-        leaseMs: 60_000,
-        defaults: { attempts: 5, backoff: { type: 'fixed', delay: 0 } },
-        logger,
-        process: (_payload, job) => onJob(job.id),
-      });
-    await producer.enqueueMany('stopping', [{ payload: { n: 1 } }, { payload: { n: 2 } }, { payload: { n: 3 } }]);
-    const first = worker(
-      async (id) => {
-        firstStarts.push(id);
-        await gate.promise;
-      },
-      { ...quiet, warn: (message: string) => void warnings.push(message) },
-    );
-    first.start();
-    await waitFor(() => firstStarts.length === 3, 5000, 'one claim of three jobs');
+    const { first, gate, warnings, expireLease } = await claimLostWhileRunning('stopping');
     const stopping = first.stop(30_000); // waits for the running jobs
-
-    const redis = rawClient();
-    const leaseKey = `${prefix}:{stopping}:deadlines`;
-    const [member] = await redis.zrange(leaseKey, 0, 0);
-    await redis.zadd(leaseKey, 'XX', 0, member);
-    const second = worker((id) => void secondDone.push(id));
-    second.start();
-    await waitFor(() => secondDone.length === 3, 5000, 'the three jobs delivered again');
-
+    const second = await expireLease();
     try {
       gate.resolve(); // the stopping worker's jobs finish now: their acknowledgement is refused
       await stopping;
@@ -187,7 +163,6 @@ describe('lease fencing', () => {
       ]);
     } finally {
       await second.stop(1000);
-      redis.disconnect();
     }
   });
 

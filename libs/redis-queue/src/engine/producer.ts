@@ -157,7 +157,7 @@ export class JobProducer {
     if (prepared.length === 0) return [];
     await this.ready(name);
     const batches = this.split(prepared);
-    const settled = await Promise.allSettled(batches.map((batch) => this.store(keys, batch)));
+    const settled = await Promise.allSettled(batches.map((batch) => this.store(name, keys, batch)));
     const failed = settled.findIndex((s) => s.status === 'rejected');
     if (failed >= 0) {
       const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
@@ -185,7 +185,7 @@ export class JobProducer {
         const batch = takeBatch(c.waiting, this.batchSize, this.maxCallBytes);
         try {
           await this.ready(c.queue);
-          const ids = await this.store(c.keys, batch.map((w) => w.job));
+          const ids = await this.store(c.queue, c.keys, batch.map((w) => w.job));
           batch.forEach((w, i) => w.resolve(ids[i]));
           // Let the callers just answered (a request loop, an HTTP server's next requests) enqueue their
           // next jobs before the next call leaves: a turn of the event loop makes batches of most of them
@@ -389,7 +389,7 @@ export class JobProducer {
     return batches;
   }
 
-  private async store(keys: string[], jobs: PreparedJob[]): Promise<string[]> {
+  private async store(queue: string, keys: string[], jobs: PreparedJob[]): Promise<string[]> {
     const tails = new Array<string>(jobs.length);
     let generate = 0;
     let anyCallerId = false;
@@ -418,7 +418,7 @@ export class JobProducer {
     });
     const [first, ...rest] = (await this.client.rqEnqueue(...keys, args)) as Array<number | [number, string]>;
     // The queue registry (for tools): once an hour per queue, after a store succeeded.
-    noteQueue(this.client, this.settings.prefix, queueOfKeys(keys));
+    noteQueue(this.client, this.settings.prefix, queue);
     const replication = this.settings.replication;
     if (replication) {
       const timeout = replication.timeout ?? this.timeout;
@@ -457,10 +457,4 @@ function takeBatch(waiting: WaitingJob[], max: number, maxBytes: number): Waitin
     n++;
   }
   return waiting.splice(0, n);
-}
-
-/** The queue name inside a key list (every key is `<prefix>:{<queue>}:...`). */
-function queueOfKeys(keys: string[]): string {
-  const key = keys[0];
-  return key.slice(key.indexOf('{') + 1, key.indexOf('}'));
 }
