@@ -38,7 +38,16 @@ export interface LibraryResult {
     commandsPerJob: Record<string, number>;
   };
   /** Single-job enqueue calls from `callers` concurrent callers (each awaits its call, then makes the next); the better of two runs. */
-  concurrentEnqueue?: { jobs: number; callers: number; seconds: number; jobsPerSec: number; runs: number[] };
+  concurrentEnqueue?: {
+    jobs: number;
+    callers: number;
+    seconds: number;
+    jobsPerSec: number;
+    runs: number[];
+    /** Of the faster run: Redis CPU, and the producing process's CPU (callers, library, socket), per job. */
+    redisCpuUsecPerJob?: number;
+    clientCpuUsecPerJob?: number;
+  };
   roundTrips?: { jobs: number; clientCommandsPerJob: number; byCommand: Record<string, number> };
   idle?: { seconds: number; clientCommandsPerSec: number; redisCallsPerSec: number; byCommand: Record<string, number> };
   /** The run with the lower p99 of two (`runsP99`: both p99s). Loop delays show how starved each process was. */
