@@ -24,8 +24,8 @@ export interface ScriptCommands {
 }
 
 /** claim.lua's reply: token (0: none), records joined by RS, ms to the next look (-1: none), stale
- * settles, recovered tokens joined by RS. */
-export type ClaimReply = [string | number, string, number, number, string];
+ * settles, recovered tokens joined by RS, Redis's now (ms). */
+export type ClaimReply = [string | number, string, number, number, string, number];
 
 export type ScriptedClient = RedisClient & ScriptCommands;
 

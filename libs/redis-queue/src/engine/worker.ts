@@ -18,6 +18,7 @@ import { QueueLogger } from './logger.js';
 import { workerMessages } from './messages.js';
 import { QueueNotifications } from './notifications.js';
 import { RedisClient, replaceIfStale } from './redis-client.js';
+import { RedisClock } from './redis-clock.js';
 import { ClaimReply, packArgs, ScriptedClient, withScripts } from './scripts.js';
 import { emptySettles, encodeSettles, PendingSettles, settleCount } from './settle.js';
 import { sleep, Wakeup } from './signal.js';
@@ -147,6 +148,8 @@ export class QueueWorker {
   private renewFailingSince?: number;
   private lastError?: string;
   private lastRoundTripAt?: number;
+  /** Redis's clock, learned from every claim reply: due times in announcements are on it, not on this machine's. */
+  private readonly clock: RedisClock;
   private lastRenewalAt?: number;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly maxBatch: number;
@@ -156,6 +159,7 @@ export class QueueWorker {
 
   constructor(private readonly settings: WorkerSettings) {
     this.client = withScripts(settings.client);
+    this.clock = new RedisClock(this.client);
     this.keys = queueKeyList(settings.prefix, settings.queue);
     this.maxBatch = settings.maxBatch ?? 1000;
     if (settings.observers && settings.observers.length > 0) this.observers = settings.observers;
@@ -243,7 +247,9 @@ export class QueueWorker {
         this.poke();
         break;
       case 't':
-        this.schedule(Number(message.slice(1)) - Date.now());
+        // Something becomes claimable at this time on Redis's clock (a delayed job, a rate window): a time
+        // already past means now.
+        this.schedule(Math.max(0, Number(message.slice(1)) - this.clock.now()));
         break;
       case 'c':
         this.cancelRunning(message.slice(1));
@@ -303,6 +309,7 @@ export class QueueWorker {
     const encoded = encodeSettles(pending);
     try {
       if (releases.length > 0) await this.release(releases);
+      const sentAt = Date.now();
       const reply: ClaimReply = await this.client.rqClaim(
         ...this.keys,
         packArgs(this.client, {
@@ -314,6 +321,7 @@ export class QueueWorker {
           ...encoded.args,
         }),
       );
+      this.clock.learn(Number(reply[5]), sentAt);
       for (const claim of encoded.split) claim.splitUp = true;
       for (const entry of pending.progress.values()) entry.delivery.progressSent.splice(0).forEach((resolve) => resolve());
       this.recovered();
@@ -433,7 +441,7 @@ export class QueueWorker {
   private observed(delivery: Delivery): unknown {
     const observers = this.observers!;
     delivery.startedAt = performance.now();
-    const waitMs = Math.max(0, Date.now() - (delivery.job.ext.dueAt ?? delivery.job.enqueuedAt));
+    const waitMs = Math.max(0, this.clock.now() - (delivery.job.ext.dueAt ?? delivery.job.enqueuedAt));
     for (const o of observers) this.tell(() => o.started?.(delivery, waitMs));
     let run = (): unknown => this.settings.process(delivery.job.payload, delivery);
     for (const o of observers) {

@@ -18,7 +18,8 @@
 --   cancels   { { t, p, id } }  deliveries that stopped because their job was cancelled
 --   progress  { { id, v, k? } }
 -- Returns: { token (0: nothing claimed), records joined by RS, ms until something may become claimable
---   (-1: only an announcement will tell), stale settles, tokens recovered joined by RS }
+--   (-1: only an announcement will tell), stale settles, tokens recovered joined by RS, Redis's now in ms
+--   (for the worker's offset from Redis's clock: the due times in announcements are on Redis's clock) }
 -- Invariant: see _queue.lua. A settle whose claim is gone or whose position was settled changes nothing.
 local now, micros = nowMs()
 local M = readMeta(now)
@@ -568,4 +569,4 @@ if expiryAt then nextAt = earliest(nextAt, expiryAt + 5000) end
 if M.rate and not M.paused and anyReady() and rateAllowance(M) == 0 then nextAt = earliest(nextAt, rateFreeAt(M)) end
 if rescuing then nextAt = earliest(nextAt, now + 50) end
 
-return { token, blob, nextAt and math.max(0, nextAt - now) or -1, stale, table.concat(recoveredTokens, RS) }
+return { token, blob, nextAt and math.max(0, nextAt - now) or -1, stale, table.concat(recoveredTokens, RS), now }
