@@ -4,8 +4,9 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { Redis } from 'ioredis';
 import { QueueAdmin } from 'nestjs-redis-queue';
-import { rawClient, uniquePrefix, waitFor } from '../support/helpers.js';
-import { QueueApp, startQueueApp } from '../support/queue-app.js';
+import { waitFor } from '../support/helpers.js';
+import { QueueApp } from '../support/queue-app.js';
+import { flowSuite } from './support/flow-suite.js';
 import { busiestWindow, FlowWorkers } from './support/flow-workers.js';
 
 // Worker processes on a loaded machine: a generous guard against hanging (tests wait for conditions).
@@ -20,19 +21,7 @@ describe('flow control combined with delays, retries, cancel, pause and leases (
   let redis: Redis;
   let workers: FlowWorkers | undefined;
 
-  beforeAll(async () => {
-    q = await startQueueApp([], { prefix: uniquePrefix('flow-combo'), consumers: false });
-    admin = q.app.get(QueueAdmin);
-    redis = rawClient();
-  });
-  afterEach(async () => {
-    await workers?.stop();
-    workers = undefined;
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await q.close();
-  });
+  flowSuite('flow-combo', (suite) => ({ q, admin, redis } = suite));
 
   const key = (queue: string, name: string) => `${q.prefix}:{${queue}}:${name}`;
 

@@ -1,7 +1,8 @@
 import { jest } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { rawClient, uniquePrefix, waitFor } from '../support/helpers.js';
-import { QueueApp, startQueueApp } from '../support/queue-app.js';
+import { waitFor } from '../support/helpers.js';
+import { QueueApp } from '../support/queue-app.js';
+import { flowSuite } from './support/flow-suite.js';
 import { FlowWorkers } from './support/flow-workers.js';
 
 // Worker processes on a loaded machine: a generous guard against hanging (tests wait for conditions).
@@ -17,18 +18,7 @@ describe('global concurrency across processes', () => {
   let redis: Redis;
   let workers: FlowWorkers | undefined;
 
-  beforeAll(async () => {
-    q = await startQueueApp([], { prefix: uniquePrefix('flow-gconc'), consumers: false });
-    redis = rawClient();
-  });
-  afterEach(async () => {
-    await workers?.stop();
-    workers = undefined;
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await q.close();
-  });
+  flowSuite('flow-gconc', (suite) => ({ q, redis } = suite));
 
   it('never runs more than globalConcurrency jobs at once across 3 processes, and reaches it', async () => {
     const queue = 'steady';

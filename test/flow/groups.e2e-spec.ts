@@ -3,8 +3,9 @@ import { Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { JobContext, QueueAdmin, QueueHandler } from 'nestjs-redis-queue';
 import { RedisServer } from 'nestjs-redis-queue/testing';
-import { rawClient, uniquePrefix, waitFor } from '../support/helpers.js';
+import { uniquePrefix, waitFor } from '../support/helpers.js';
 import { QueueApp, startQueueApp } from '../support/queue-app.js';
+import { flowSuite } from './support/flow-suite.js';
 import { busiestWindow, FlowWorkers, perWindow, Start } from './support/flow-workers.js';
 
 // Worker processes on a loaded machine: a generous guard against hanging (tests wait for conditions).
@@ -16,19 +17,7 @@ describe('fair groups (3 worker processes)', () => {
   let redis: Redis;
   let workers: FlowWorkers | undefined;
 
-  beforeAll(async () => {
-    q = await startQueueApp([], { prefix: uniquePrefix('flow-groups'), consumers: false });
-    admin = q.app.get(QueueAdmin);
-    redis = rawClient();
-  });
-  afterEach(async () => {
-    await workers?.stop();
-    workers = undefined;
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await q.close();
-  });
+  flowSuite('flow-groups', (suite) => ({ q, admin, redis } = suite));
 
   const bulk = (n: number, group: string | undefined, payload: object = {}) =>
     Array.from({ length: n }, (_, i) => ({ payload: { i, ...payload }, options: group ? { group } : undefined }));

@@ -3,8 +3,9 @@ import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import { InvalidOptionError, QueueAdmin, QueueHandler, RedisQueueModule } from 'nestjs-redis-queue';
-import { rawClient, redisUrl, uniquePrefix, waitFor } from '../support/helpers.js';
+import { redisUrl, uniquePrefix, waitFor } from '../support/helpers.js';
 import { QueueApp, startQueueApp } from '../support/queue-app.js';
+import { flowSuite } from './support/flow-suite.js';
 import { FlowWorkers, Start } from './support/flow-workers.js';
 
 // Worker processes on a loaded machine: a generous guard against hanging (tests wait for conditions).
@@ -19,19 +20,7 @@ describe('priorities (3 worker processes)', () => {
   let redis: Redis;
   let workers: FlowWorkers | undefined;
 
-  beforeAll(async () => {
-    q = await startQueueApp([], { prefix: uniquePrefix('flow-prio'), consumers: false });
-    admin = q.app.get(QueueAdmin);
-    redis = rawClient();
-  });
-  afterEach(async () => {
-    await workers?.stop();
-    workers = undefined;
-  });
-  afterAll(async () => {
-    redis.disconnect();
-    await q.close();
-  });
+  flowSuite('flow-prio', (suite) => ({ q, admin, redis } = suite));
 
   it('hands ready jobs out strictly by priority, FIFO within a level, the default between 5 and 6', async () => {
     const queue = 'order';

@@ -54,6 +54,8 @@ export interface FlowWorkersOptions {
  * The gauges live in `{<gauge>}` keys, in one slot, so the handlers' script also runs on Cluster.
  */
 export class FlowWorkers {
+  /** Every set of processes started and not stopped yet (flowSuite stops them after each test). */
+  private static readonly live = new Set<FlowWorkers>();
   readonly children: ChildScript[] = [];
   readonly gauge: string;
   private readonly parsed: number[] = [];
@@ -66,6 +68,7 @@ export class FlowWorkers {
 
   /** Starts the processes and waits until each runs and Redis holds the rules their handler declares. */
   async start(): Promise<this> {
+    FlowWorkers.live.add(this);
     const count = this.options.processes ?? 3;
     for (let i = 0; i < count; i++) this.spawn();
     await Promise.all(this.children.map((c) => c.waitForLine(/^ready$/, 60_000)));
@@ -149,7 +152,13 @@ export class FlowWorkers {
   }
 
   async stop(): Promise<void> {
+    FlowWorkers.live.delete(this);
     await Promise.all(this.children.map((c) => c.kill('SIGTERM')));
+  }
+
+  /** Stops every set of processes still running. */
+  static async stopAll(): Promise<void> {
+    await Promise.all([...FlowWorkers.live].map((workers) => workers.stop()));
   }
 
   private async rulesStored(): Promise<void> {
