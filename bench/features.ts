@@ -12,6 +12,8 @@ export interface MeasuredRun {
   seconds: number;
   startupMs?: number;
   cpuUsecPerJob: number;
+  /** CPU of the worker process per job (its start included). */
+  workerCpuUsecPerJob: number;
   stats: CommandSummary;
 }
 

@@ -123,13 +123,13 @@ export class LibraryRun implements FeatureHost {
     count: number,
     concurrency: number,
     on: { queue?: string; features?: WorkerFeatures } = {},
-  ): Promise<{ seconds: number; jobsPerSec: number; polls: number; startupMs?: number }> {
+  ): Promise<{ seconds: number; jobsPerSec: number; polls: number; startupMs?: number; workerCpuUsecPerJob: number }> {
     const report = await this.child.process({ concurrency, queue: on.queue, features: on.features }, count, this.processTimeout(count));
     if (report.handled < count) throw new Error(`only ${report.handled} of ${count} jobs handled`);
     const from = report.startedAt ?? report.firstStart;
     const seconds = (report.end - from) / 1000;
     const startupMs = report.startedAt === undefined ? undefined : round(report.firstStart - report.startedAt, 1);
-    return { seconds, jobsPerSec: count / seconds, polls: report.polls, startupMs };
+    return { seconds, jobsPerSec: count / seconds, polls: report.polls, startupMs, workerCpuUsecPerJob: report.cpuUsec / count };
   }
 
   async warmUp(): Promise<void> {
@@ -191,7 +191,14 @@ export class LibraryRun implements FeatureHost {
     const run = await this.processRun(n, this.best, on);
     const cpu1 = await redisCpuSeconds(this.admin);
     const stats = summarize(await commandStats(this.admin), pollCommands(this.lib), run.polls);
-    return { jobsPerSec: run.jobsPerSec, seconds: run.seconds, startupMs: run.startupMs, cpuUsecPerJob: ((cpu1 - cpu0) * 1e6) / n, stats };
+    return {
+      jobsPerSec: run.jobsPerSec,
+      seconds: run.seconds,
+      startupMs: run.startupMs,
+      cpuUsecPerJob: ((cpu1 - cpu0) * 1e6) / n,
+      workerCpuUsecPerJob: run.workerCpuUsecPerJob,
+      stats,
+    };
   }
 
   /** Enqueues `jobs` with the bulk API; returns the seconds it took. */
@@ -235,6 +242,7 @@ export class LibraryRun implements FeatureHost {
       scriptCallsPerJob: round(stats.scriptCalls / n, 4),
       scriptUsecPerJob: round(Math.min(first.stats.scriptUsec, second.stats.scriptUsec) / n, 2),
       redisCpuUsecPerJob: round(Math.min(first.cpuUsecPerJob, second.cpuUsecPerJob), 2),
+      workerCpuUsecPerJob: round(Math.min(first.workerCpuUsecPerJob, second.workerCpuUsecPerJob), 2),
       commandsPerJob: Object.fromEntries(
         Object.entries(stats.byCommand)
           .sort((a, b) => b[1] - a[1])

@@ -32,4 +32,6 @@ export type ChildReport =
       samples: number[];
       /** latency: p99 event-loop delay of the worker process while it ran (ms). */
       loopDelayP99?: number;
+      /** CPU of the worker process (user + system, every thread) from the start request to the report, µs. */
+      cpuUsec: number;
     };

@@ -55,6 +55,12 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
     const more = detail ? detail(libs[key], bull) : '';
     add(name, `>= ${times}x BullMQ`, x == null ? MISSING : `${x}x (${figure(libs[key])} vs ${figure(bull)} jobs/s${more})`, (x ?? 0) >= times);
   };
+  // What each processed job costs the worker process and Redis.
+  const processingCost = (r: LibraryResult, b: LibraryResult | undefined): string => {
+    const [p, bp] = [r.processing, b?.processing];
+    if (p?.workerCpuUsecPerJob === undefined || bp?.workerCpuUsecPerJob === undefined) return '';
+    return `; per job worker CPU ${p.workerCpuUsecPerJob} vs ${bp.workerCpuUsecPerJob} µs, Redis CPU ${p.redisCpuUsecPerJob} vs ${bp.redisCpuUsecPerJob} µs`;
+  };
   // What each single enqueue costs on either side of the socket: a throughput 10x BullMQ's needs both at a tenth.
   const singleEnqueueCost = (r: LibraryResult, b: LibraryResult | undefined): string => {
     const [c, bc] = [r.concurrentEnqueue, b?.concurrentEnqueue];
@@ -71,8 +77,8 @@ export function evaluateTargets(report: BenchReport): TargetResult[] {
     );
   };
 
-  atLeast('processing throughput, engine', 'ours', 'processingJobsPerSec', 15, (r) => r?.processing?.jobsPerSec);
-  atLeast('processing throughput, Nest worker app (timed from app.init())', 'oursNest', 'processingJobsPerSec', 15, (r) => r?.processing?.jobsPerSec);
+  atLeast('processing throughput, engine', 'ours', 'processingJobsPerSec', 15, (r) => r?.processing?.jobsPerSec, processingCost);
+  atLeast('processing throughput, Nest worker app (timed from app.init())', 'oursNest', 'processingJobsPerSec', 15, (r) => r?.processing?.jobsPerSec, processingCost);
   atLeast('processing with Standard Schema (valibot) validation', 'oursSchema', 'processingJobsPerSec', 10, (r) => r?.processing?.jobsPerSec);
   atLeast('processing with class-validator validation', 'oursValidated', 'processingJobsPerSec', 4, (r) => r?.processing?.jobsPerSec);
   atLeast('bulk enqueue throughput, engine', 'ours', 'bulkEnqueueJobsPerSec', 10, (r) => r?.bulkEnqueue?.jobsPerSec);
@@ -177,6 +183,7 @@ function rows(report: BenchReport): Row[] {
     ['client commands per job (MONITOR)', ...f((r) => r.roundTrips?.clientCommandsPerJob)],
     ['script calls per job', ...f((r) => r.processing?.scriptCallsPerJob)],
     ['Redis CPU per job, µs', ...f((r) => r.processing?.redisCpuUsecPerJob)],
+    ['worker process CPU per job, µs', ...f((r) => r.processing?.workerCpuUsecPerJob)],
     ['Lua time per job, µs', ...f((r) => r.processing?.scriptUsecPerJob)],
     ['idle: commands/s sent (incl. Lua)', ...f((r) => r.idle && `${r.idle.clientCommandsPerSec} (${r.idle.redisCallsPerSec})`)],
     [`worker with ${counts} queues: Redis connections`, ...f((r) => queuesCell(r.queues, (e) => String(e.connections)))],

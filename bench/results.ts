@@ -35,6 +35,8 @@ export interface LibraryResult {
     scriptUsecPerJob: number;
     /** Redis CPU (user + sys, INFO cpu) per job, including network I/O. */
     redisCpuUsecPerJob: number;
+    /** CPU of the worker process (user + sys, every thread, its start included) per job; the lower of the two runs. */
+    workerCpuUsecPerJob?: number;
     commandsPerJob: Record<string, number>;
   };
   /** Single-job enqueue calls from `callers` concurrent callers (each awaits its call, then makes the next); the better of two runs. */

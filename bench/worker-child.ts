@@ -18,6 +18,7 @@ const adapter: WorkerAdapter = await createWorker(lib, { url, validate, api });
 
 async function start(request: Extract<ChildRequest, { type: 'start' }>): Promise<void> {
   const { id, mode, expect, spec } = request;
+  const cpu0 = process.cpuUsage();
   let handled = 0;
   let firstStart = 0;
   const samples: number[] = [];
@@ -28,7 +29,9 @@ async function start(request: Extract<ChildRequest, { type: 'start' }>): Promise
   lag?.enable();
   const report = async (end: number, polls: number) => {
     const startedAt = (await starting) ?? undefined;
-    send({ type: 'done', id, handled, firstStart, startedAt, end, polls, samples, loopDelayP99: lag ? lag.percentile(99) / 1e6 : undefined });
+    const cpu = process.cpuUsage(cpu0);
+    const loopDelayP99 = lag ? lag.percentile(99) / 1e6 : undefined;
+    send({ type: 'done', id, handled, firstStart, startedAt, end, polls, samples, loopDelayP99, cpuUsec: cpu.user + cpu.system });
   };
   const finish = async () => {
     if (reported) return;

@@ -249,7 +249,7 @@ export class QueueWorker {
       case 't':
         // Something becomes claimable at this time on Redis's clock (a delayed job, a rate window): a time
         // already past means now.
-        this.schedule(Math.max(0, Number(message.slice(1)) - this.clock.now()));
+        this.schedule(Math.max(0, this.clock.msUntil(Number(message.slice(1)))));
         break;
       case 'c':
         this.cancelRunning(message.slice(1));
