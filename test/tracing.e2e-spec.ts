@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
+import * as api from '@opentelemetry/api';
 import { context, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { JobContext, QueueHandler } from 'nestjs-redis-queue';
+import { createTracing, OpenTelemetryApi } from '../libs/redis-queue/src/engine/tracing.js';
 import { exporter, registerTracing } from '../examples/operations/tracing.js';
 import { rawClient, waitFor } from './support/helpers.js';
 import { startQueueApp } from './support/queue-app.js';
@@ -21,6 +23,39 @@ class Handlers {
 
 const spansNamed = (name: string) => exporter.getFinishedSpans().filter((s) => s.name === name);
 const attr = (span: ReadableSpan, key: string) => span.attributes[key];
+
+// The shared exporter stops for good when a provider shuts down: these tests unregister theirs instead.
+describe('tracing before an OpenTelemetry SDK is registered', () => {
+  afterEach(() => {
+    trace.disable();
+    context.disable();
+  });
+
+  it('watches no attempt while no SDK is registered, and every attempt once one is', () => {
+    const tracing = createTracing(api as unknown as OpenTelemetryApi);
+    expect(tracing.observer.watching?.()).toBe(false);
+    registerTracing();
+    expect(tracing.observer.watching?.()).toBe(true);
+    trace.disable();
+    expect(tracing.observer.watching?.()).toBe(false);
+  });
+
+  it('an app started before the SDK runs its jobs without spans, then traces those after it registered', async () => {
+    exporter.reset();
+    const q = await startQueueApp([Handlers]);
+    try {
+      const before = await q.producer.enqueue('traced', { key: 'before-sdk' });
+      await waitFor(() => attempts.get('before-sdk') === 1, 10_000, 'the job before the SDK');
+      registerTracing();
+      const after = await q.producer.enqueue('traced', { key: 'after-sdk' });
+      await waitFor(() => spansNamed('process traced').length === 1, 10_000, 'the span of the job after the SDK');
+      expect(spansNamed('process traced').map((span) => attr(span, 'rq.job.id'))).toEqual([after]);
+      expect(before).not.toBe(after);
+    } finally {
+      await q.close();
+    }
+  });
+});
 
 describe('tracing with @opentelemetry/api', () => {
   let provider: ReturnType<typeof registerTracing>;

@@ -20,4 +20,10 @@ export interface JobObserver {
   started?(job: ObservedJob, waitMs: number): void;
   /** Its attempt ended after `runMs`; `error` for failed attempts. */
   finished?(job: ObservedJob, outcome: JobOutcome, runMs: number, error?: unknown): void;
+  /**
+   * Whether it watches the attempt about to start (asked once per attempt, so it must be cheap); absent:
+   * always. An attempt that no observer watches runs as in a worker without observers: tracing with no
+   * OpenTelemetry SDK registered costs nothing per job.
+   */
+  watching?(): boolean;
 }

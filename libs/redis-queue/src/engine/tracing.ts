@@ -33,9 +33,14 @@ type Context = object;
 interface Tracer {
   startSpan(name: string, options: { kind: number; attributes: Record<string, string | number>; links: Array<{ context: SpanContext }> }, context: Context): Span;
 }
+/** A tracer provider: the global one is a proxy that hands out the API's no-op provider until an SDK registers. */
+interface TracerProvider {
+  getDelegate?(): unknown;
+}
 export interface OpenTelemetryApi {
   trace: {
     getTracer(name: string, version?: string): Tracer;
+    getTracerProvider?(): TracerProvider;
     getSpanContext(context: Context): SpanContext | undefined;
     setSpanContext(context: Context, spanContext: SpanContext): Context;
     setSpan(context: Context, span: Span): Context;
@@ -45,6 +50,7 @@ export interface OpenTelemetryApi {
   ROOT_CONTEXT: Context;
   SpanKind: { CONSUMER: number };
   SpanStatusCode: { OK: number; ERROR: number };
+  ProxyTracerProvider?: new () => TracerProvider;
 }
 
 /** Name of the tracer (the instrumentation scope) the spans come from. */
@@ -67,13 +73,25 @@ export async function loadTracing(): Promise<Tracing | undefined> {
 export function createTracing(api: OpenTelemetryApi): Tracing {
   const tracer = api.trace.getTracer(TRACER_NAME, LIBRARY_VERSION);
   const spans = new WeakMap<ObservedJob, Span>();
+  // The API's no-op provider (a singleton: what a proxy with no delegate returns). While the global provider
+  // still hands it out, no SDK is registered: every span would be a no-op, so attempts run without one.
+  // Asked per attempt, so an SDK registered after the app started is picked up. An API without these
+  // (older, or a stand-in) is taken as traced.
+  const noop = api.ProxyTracerProvider ? new api.ProxyTracerProvider().getDelegate?.() : undefined;
+  const sdkRegistered = (): boolean => {
+    if (noop === undefined || !api.trace.getTracerProvider) return true;
+    const provider = api.trace.getTracerProvider();
+    return (provider.getDelegate ? provider.getDelegate() : provider) !== noop;
+  };
   const traceparent = (): string | undefined => {
     const sc = api.trace.getSpanContext(api.context.active());
     if (!sc || !api.trace.isSpanContextValid(sc)) return undefined;
     return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 1) === 1 ? '01' : '00'}`;
   };
   const observer: JobObserver = {
+    watching: sdkRegistered,
     run(job, handler) {
+      if (!sdkRegistered()) return handler();
       const enqueued = parseTraceparent(job.traceparent);
       const parent = enqueued ? api.trace.setSpanContext(api.ROOT_CONTEXT, enqueued) : api.ROOT_CONTEXT;
       const span = tracer.startSpan(

@@ -422,7 +422,7 @@ export class QueueWorker {
     if (timeout !== undefined) delivery.timeoutTimer = setTimeout(() => this.timeOut(delivery, timeout), timeout);
     let outcome: unknown;
     try {
-      outcome = this.observers ? this.observed(delivery) : this.settings.process(delivery.job.payload, delivery);
+      outcome = this.observers && this.watched(this.observers) ? this.observed(delivery) : this.settings.process(delivery.job.payload, delivery);
     } catch (error) {
       this.finish(delivery, error, true, undefined);
       return;
@@ -435,6 +435,12 @@ export class QueueWorker {
     } else {
       this.finish(delivery, undefined, false, outcome);
     }
+  }
+
+  /** Whether some observer watches the attempt about to start. */
+  private watched(observers: readonly JobObserver[]): boolean {
+    for (const o of observers) if (!o.watching || o.watching()) return true;
+    return false;
   }
 
   /** Runs the handler with the observers told (and wrapping it, e.g. in a tracing span). */
