@@ -288,8 +288,8 @@ export class Scheduler {
     for (let attempt = 0; !this.stopped; attempt++) {
       let all: Record<string, string>;
       try {
-        all = await this.client.hgetall(queueKeys(this.settings.prefix, queue).schedules);
-        await this.clock.read(); // the timers armed below wait by it
+        // The clock is read in the same round trip: the timers armed below wait by it.
+        [all] = await Promise.all([this.client.hgetall(queueKeys(this.settings.prefix, queue).schedules), this.clock.read()]);
       } catch (error) {
         if (attempt === 0) this.settings.logger.warn(scheduleMessages.unreadable(queue, (error as Error).message));
         await sleep(Math.min(5000, 200 * 2 ** attempt));
@@ -334,11 +334,11 @@ export class Scheduler {
     const key = queueKeys(this.settings.prefix, queue).schedules;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
-        const json = await this.client.hget(key, name);
+        // The schedule and Redis's clock in one round trip (both commands leave together).
+        const [json, now] = await Promise.all([this.client.hget(key, name), this.clock.read()]);
         if (json === null) return this.forget(this.key(queue, name));
         const s = JSON.parse(json) as StoredSchedule;
         if (s.next === undefined) return;
-        const now = await this.clock.read();
         if (s.next - leadOf(s, s.next) > now + 50) return this.arm(queue, s); // changed meanwhile: a later tick
         const tick = s.next;
         const missed = tick < now - MISSED_AFTER_MS;
